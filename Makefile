@@ -1,0 +1,41 @@
+# The book's two commands:  make book  (build the HTML book)   make test  (run every test)
+# Both create .venv and install everything on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export PATH := $(BIN):$(PATH)
+export MPLBACKEND := Agg
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+JB_BUILD := jupyter-book build . -W -n --keep-going
+
+.PHONY: book test unit notebooks build-check install clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+book: $(STAMP)
+	$(JB_BUILD)
+	@echo "Book built: open file://$(CURDIR)/_build/html/index.html"
+
+# unit tests of lnfl, then every notebook under nbval, then the strict build and checks on its HTML
+test: $(STAMP)
+	$(BIN)/python -m pytest -m "not build" tests
+	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -p no:cacheprovider chapters appendix
+	$(BIN)/python -m pytest -m build tests
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -m "not build" tests
+
+notebooks: $(STAMP)
+	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -p no:cacheprovider chapters appendix
+
+clean:
+	rm -rf _build

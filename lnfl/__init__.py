@@ -1,0 +1,15 @@
+"""lnfl — Label Noise and Feature Learning.
+
+The library behind the executable textbook on Han et al., *On the Role of Label Noise in the
+Feature Learning Process* (ICML 2025).  One module per concept of the paper:
+
+- :mod:`lnfl.data`           the signal–noise data model and label flips (ỹ)
+- :mod:`lnfl.model`          the two-layer ReLU CNN, logistic loss, analytic gradient
+- :mod:`lnfl.training`       full-batch gradient descent with γ/ρ bookkeeping
+- :mod:`lnfl.decomposition`  the signal–noise decomposition by projection
+- :mod:`lnfl.theory`         SNR, T₁ order, Stage I growth ratio, the paper's bounds and conditions
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

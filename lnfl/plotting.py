@@ -1,0 +1,70 @@
+"""One figure style for the whole book.
+
+Colour-blind-safe Okabe–Ito palette; clean samples and noisy samples keep the same two colours in every
+chapter; the Stage I/II boundary is always the same dashed grey line; backgrounds are opaque white so
+figures stay readable in the theme's dark mode.
+"""
+
+from __future__ import annotations
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+from cycler import cycler
+
+__all__ = ["COLORS", "use_book_style", "mark_stage_boundary", "new_figure"]
+
+#: Okabe–Ito colours with the roles they play throughout the book.
+COLORS: dict[str, str] = {
+    "clean": "#0072B2",  # blue: clean samples, S_t
+    "noisy": "#D55E00",  # vermillion: noisy (flipped) samples, S_f
+    "signal": "#009E73",  # bluish green: γ, signal learning
+    "test": "#CC79A7",  # reddish purple: test accuracy
+    "true": "#E69F00",  # orange: noisy samples judged by their true label
+    "other": "#56B4E9",  # sky blue
+    "neutral": "#000000",  # black: totals, thresholds
+    "boundary": "#7F7F7F",  # grey: the Stage I/II boundary
+}
+
+_CYCLE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
+
+
+def use_book_style() -> None:
+    """Set matplotlib's rcParams to the book's style (call once, in a chapter's first cell)."""
+    mpl.rcParams.update(
+        {
+            "figure.figsize": (7.0, 4.0),
+            "figure.dpi": 100,
+            "savefig.dpi": 150,
+            "figure.facecolor": "white",
+            "axes.facecolor": "white",
+            "savefig.facecolor": "white",
+            "savefig.transparent": False,
+            "axes.edgecolor": "#333333",
+            "axes.labelcolor": "#111111",
+            "text.color": "#111111",
+            "xtick.color": "#333333",
+            "ytick.color": "#333333",
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.prop_cycle": cycler(color=_CYCLE),
+            "font.size": 11,
+            "axes.titlesize": 12,
+            "legend.frameon": True,
+            "legend.framealpha": 0.9,
+            "figure.constrained_layout.use": True,
+        }
+    )
+
+
+def mark_stage_boundary(ax: plt.Axes, t: float, label: str | None = "end of Stage I ($\\hat T_1$)") -> None:
+    """Draw the Stage I/II boundary at step ``t``: the book's dashed grey line."""
+    ax.axvline(t, color=COLORS["boundary"], linestyle="--", linewidth=1.5, label=label)
+
+
+def new_figure(ncols: int = 1, nrows: int = 1, width: float | None = None, height: float | None = None, **kw):
+    """``plt.subplots`` with the book's default size scaled to the grid."""
+    w = width if width is not None else 7.0 if ncols == 1 else 4.2 * ncols
+    h = height if height is not None else 4.0 if nrows == 1 else 3.3 * nrows
+    return plt.subplots(nrows, ncols, figsize=(w, h), **kw)
