@@ -9,6 +9,8 @@ export PATH := $(BIN):$(PATH)
 export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 JB_BUILD := jupyter-book build . -W -n --keep-going
+NOTEBOOKS = $(wildcard chapters/*.ipynb appendix/*.ipynb)
+NBVAL := pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -p no:cacheprovider
 
 .PHONY: book test unit notebooks build-check install clean
 
@@ -28,14 +30,14 @@ book: $(STAMP)
 # unit tests of lnfl, then every notebook under nbval, then the strict build and checks on its HTML
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not build" tests
-	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -p no:cacheprovider chapters appendix
+	$(BIN)/python -m $(NBVAL) $(NOTEBOOKS)
 	$(BIN)/python -m pytest -m build tests
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not build" tests
 
 notebooks: $(STAMP)
-	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -p no:cacheprovider chapters appendix
+	$(BIN)/python -m $(NBVAL) $(NOTEBOOKS)
 
 clean:
 	rm -rf _build

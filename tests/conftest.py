@@ -1,0 +1,26 @@
+import pytest
+import torch
+
+from lnfl.training import setup
+
+
+@pytest.fixture(scope="session")
+def reference_runs():
+    """The reference configuration (theory.md §6) on seeds 0-2: the first 50 steps recorded at every step
+    ("early"), 3,000 steps recorded every 25 ("noisy"), and a noiseless run ("clean")."""
+    runs = {}
+    for seed in range(3):
+        s = setup(seed=seed, n_test=1000)
+        runs[("early", seed)] = s.train(steps=50, record_every=1)
+        runs[("noisy", seed)] = s.train(steps=3000, record_every=25)
+    runs[("clean", 0)] = setup(seed=0, n_test=1000, tau_plus=0.0, tau_minus=0.0).train(steps=3000, record_every=10)
+    return runs
+
+
+@pytest.fixture
+def small():
+    """A small noisy problem with asymmetric flip rates, fast enough for every unit test."""
+    return setup(seed=3, n_test=50, d=60, n=30, m=5, tau_plus=0.3, tau_minus=0.1)
+
+
+torch.set_default_dtype(torch.float64)
