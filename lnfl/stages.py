@@ -1,0 +1,391 @@
+"""The two stages of training, read off a recorded run (theory.md §5; Theorems 4.1 and 4.2).
+
+Everything here is a function of a :class:`~lnfl.training.History` and the training
+:class:`~lnfl.data.Dataset` it was recorded on; nothing trains except :func:`run_seeds` and :func:`sweep_d`.
+
+The theorems compare the signal γ_{j,r} with the memorisation ρ̄_{ỹ_i,r,i} of a noisy sample's noise patch by
+the filters of its *observed* class.  For a noisy sample (ỹ_i = −y_i) the margin is approximately
+
+    ỹ_i f(W, x_i) ≈ (1/m) Σ_r ρ̄_{ỹ_i,r,i} − (1/m) Σ_r γ_{y_i,r},
+
+so the book's default comparison uses those two means over r: the signal of the sample's *true* class
+against the memorisation by the filters of its *observed* class (theory.md §4).  A stricter, filter-by-filter
+reading, min_{j,r} γ_{j,r} > max_r ρ̄_{ỹ_i,r,i}, is available with ``strict=True``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+
+import torch
+
+from ._validate import check_int, check_positive, check_tau
+from .data import Dataset
+from .theory import stage2_error_lower_bound, t1_order
+from .training import History, Setup, setup
+
+__all__ = [
+    "abs_dloss",
+    "noisy_gradient_share",
+    "true_class_signal",
+    "own_memorisation",
+    "signal_beats_memorisation",
+    "memorised",
+    "t_all_noisy_fitted",
+    "t_separation",
+    "StageOneSummary",
+    "stage_one_summary",
+    "StageTwoSummary",
+    "stage_two_summary",
+    "run_seeds",
+    "spread",
+    "stitch",
+    "sweep_d",
+    "markdown_table",
+]
+
+
+def _check(hist: object, data: object) -> tuple[History, Dataset]:
+    if not isinstance(hist, History):
+        raise TypeError(f"hist must be an lnfl.training.History, got {type(hist).__name__}")
+    if not isinstance(data, Dataset):
+        raise TypeError(f"data must be an lnfl.data.Dataset, got {type(data).__name__}")
+    if hist.margin.shape[1] != data.n:
+        raise ValueError(
+            f"hist was recorded on {hist.margin.shape[1]} samples but data has n = {data.n}; "
+            "pass the training Dataset the run used"
+        )
+    return hist, data
+
+
+def _reduce(x: torch.Tensor, reduce: str, allowed: tuple[str, ...]) -> torch.Tensor:
+    """Reduce over the filter axis r (dim 1 of a (T, m, n) tensor)."""
+    if reduce not in allowed:
+        raise ValueError(f"reduce must be one of {allowed}, got {reduce!r}")
+    if reduce == "mean":
+        return x.mean(dim=1)
+    if reduce == "max":
+        return x.amax(dim=1)
+    return x.amin(dim=1)
+
+
+def abs_dloss(hist: History) -> torch.Tensor:
+    """|ℓ'_i^{(t)}| = 1/(1 + e^{ỹ_i f(W^{(t)}, x_i)}) per recorded step and sample, shape (T, n).
+
+    The weight with which sample i enters the gradient (theory.md §3): 1/2 at a zero margin, → 0 once fitted.
+    """
+    if not isinstance(hist, History):
+        raise TypeError(f"hist must be an lnfl.training.History, got {type(hist).__name__}")
+    return torch.sigmoid(-hist.margin)
+
+
+def noisy_gradient_share(hist: History, data: Dataset) -> torch.Tensor:
+    """Share of the total gradient weight carried by the noisy samples, Σ_{i∈S_f}|ℓ'_i| / Σ_i |ℓ'_i|, shape (T,).
+
+    At t = 0 every |ℓ'_i| ≈ 1/2, so the share is about |S_f|/n; it grows once clean samples are fitted.
+    """
+    hist, data = _check(hist, data)
+    a = abs_dloss(hist)
+    return a[:, data.noisy].sum(dim=1) / a.sum(dim=1)
+
+
+def true_class_signal(hist: History, data: Dataset, reduce: str = "mean") -> torch.Tensor:
+    """γ_{y_i,r} reduced over r (``"mean"`` or ``"min"``): the signal learned by the filters of sample i's
+    *true* class, the term that pushes f(W, x_i) towards y_i.  Shape (T, n)."""
+    hist, data = _check(hist, data)
+    g = hist.gamma  # (T, 2, m); index 0 is j = +1
+    per_sample = torch.where(data.y[None, None, :] > 0, g[:, 0, :, None], g[:, 1, :, None])  # (T, m, n)
+    return _reduce(per_sample, reduce, ("mean", "min"))
+
+
+def own_memorisation(hist: History, data: Dataset, reduce: str = "mean") -> torch.Tensor:
+    """ρ̄_{ỹ_i,r,i} reduced over r (``"mean"`` or ``"max"``): memorisation of ξ_i by the filters of sample i's
+    *observed* class ỹ_i, the term that pushes f(W, x_i) towards ỹ_i.  Shape (T, n)."""
+    hist, data = _check(hist, data)
+    rb = hist.rho_bar  # (T, 2, m, n)
+    per_sample = torch.where(data.y_obs[None, None, :] > 0, rb[:, 0], rb[:, 1])  # (T, m, n)
+    return _reduce(per_sample, reduce, ("mean", "max"))
+
+
+def signal_beats_memorisation(hist: History, data: Dataset, strict: bool = False) -> torch.Tensor:
+    """Whether γ > ρ̄ for each recorded step and sample, shape (T, n) boolean (Theorem 4.1).
+
+    Default: (1/m) Σ_r γ_{y_i,r} > (1/m) Σ_r ρ̄_{ỹ_i,r,i}, the comparison that decides the sign of a noisy
+    sample's margin.  ``strict=True``: min_{j,r} γ_{j,r} > max_r ρ̄_{ỹ_i,r,i}, every filter's signal above
+    every filter's memorisation.
+    """
+    if not isinstance(strict, bool):
+        raise TypeError(f"strict must be True or False, got {strict!r}")
+    if strict:
+        hist, data = _check(hist, data)
+        return hist.gamma.flatten(1).amin(dim=1)[:, None] > own_memorisation(hist, data, "max")
+    return true_class_signal(hist, data) > own_memorisation(hist, data)
+
+
+def memorised(hist: History, data: Dataset) -> torch.Tensor:
+    """ρ̄ > γ in the mean-over-r sense of :func:`signal_beats_memorisation`, shape (T, n) boolean (Theorem 4.2).
+
+    For a noisy sample this is (approximately) the condition for being fitted to its wrong label ỹ_i.
+    """
+    return own_memorisation(hist, data) > true_class_signal(hist, data)
+
+
+def _first(hist: History, condition: torch.Tensor) -> int | None:
+    hits = condition.nonzero()
+    return int(hist.t[hits[0, 0]]) if hits.numel() else None
+
+
+def t_all_noisy_fitted(hist: History) -> int | None:
+    """First recorded step at which every noisy sample is fitted to its observed label (ỹ_i f > 0).
+
+    ``None`` if it never happens within the recorded steps (or there are no noisy samples).
+    """
+    if not isinstance(hist, History):
+        raise TypeError(f"hist must be an lnfl.training.History, got {type(hist).__name__}")
+    return _first(hist, hist.train_acc_noisy >= 1.0)
+
+
+def t_separation(hist: History) -> int | None:
+    """First recorded step at which every clean sample is fitted *and* every noisy sample is classified by its
+    true label: the state Theorem 4.1 describes at T₁.  ``None`` if that never happens in the recorded steps."""
+    if not isinstance(hist, History):
+        raise TypeError(f"hist must be an lnfl.training.History, got {type(hist).__name__}")
+    return _first(hist, (hist.train_acc_clean >= 1.0) & (hist.noisy_true_acc >= 1.0))
+
+
+@dataclass(frozen=True)
+class StageOneSummary:
+    """A run at the empirical end of Stage I, T̂₁ (:meth:`History.t1_hat`), next to Theorem 4.1's claims."""
+
+    t1_hat: int
+    """T̂₁: first recorded step with every clean sample fitted."""
+    t1_order: float
+    """nm/(η σ_ξ² d), the order of T₁ in Theorem 4.1 (no constant)."""
+    clean_fitted: float
+    """Fraction of clean samples fitted at T̂₁ (1.0 by definition of T̂₁)."""
+    noisy_true_frac: float
+    """Fraction of noisy samples classified by their true label y_i at T̂₁."""
+    signal_wins: float
+    """Fraction of noisy samples with mean_r γ_{y_i,r} > mean_r ρ̄_{ỹ_i,r,i} at T̂₁."""
+    signal_wins_strict: float
+    """Fraction of noisy samples with min_{j,r} γ_{j,r} > max_r ρ̄_{ỹ_i,r,i} at T̂₁."""
+    gamma_mean: float
+    """Mean of γ_{j,r} over j, r at T̂₁."""
+    rho_bar_noisy_mean: float
+    """Mean over noisy i of mean_r ρ̄_{ỹ_i,r,i} at T̂₁."""
+    rho_bar_noisy_max: float
+    """Largest ρ̄_{ỹ_i,r,i} over noisy i and r at T̂₁."""
+    min_abs_dloss: float
+    """min over recorded t ≤ T̂₁ and all i of |ℓ'_i^{(t)}|: the balance of Stage I."""
+    t_separation: int | None
+    """:func:`t_separation`: first step with clean fitted and every noisy sample classified by its true label."""
+
+    @property
+    def t1_ratio(self) -> float:
+        """T̂₁ / (nm/(η σ_ξ² d)): the constant hidden in T₁ = Θ(·), as measured."""
+        return self.t1_hat / self.t1_order
+
+
+def stage_one_summary(hist: History, data: Dataset, sigma_xi: float) -> StageOneSummary:
+    """Summarise a run at T̂₁ against Theorem 4.1; ``sigma_xi`` (σ_ξ) enters only the order nm/(η σ_ξ² d).
+
+    Raises ``ValueError`` if the run never fits every clean sample (train longer) or has no noisy sample.
+    """
+    hist, data = _check(hist, data)
+    sigma_xi = check_positive("sigma_xi", sigma_xi)
+    noisy = data.noisy
+    if not bool(noisy.any()):
+        raise ValueError("data has no noisy sample (tau_plus = tau_minus = 0?); Theorem 4.1 is about label noise")
+    t1 = hist.t1_hat()
+    if t1 is None:
+        raise ValueError(
+            f"not every clean sample is fitted within the recorded steps (last step {int(hist.t[-1])}); train longer"
+        )
+    k = hist.at(t1)
+    mem = own_memorisation(hist, data)[k, noisy]
+    rb_max = own_memorisation(hist, data, "max")[k, noisy]
+    return StageOneSummary(
+        t1_hat=t1,
+        t1_order=t1_order(data.n, hist.W0.shape[1], hist.eta, sigma_xi, data.d),
+        clean_fitted=float(hist.train_acc_clean[k]),
+        noisy_true_frac=float(hist.noisy_true_acc[k]),
+        signal_wins=float(signal_beats_memorisation(hist, data)[k, noisy].double().mean()),
+        signal_wins_strict=float(signal_beats_memorisation(hist, data, strict=True)[k, noisy].double().mean()),
+        gamma_mean=float(hist.gamma[k].mean()),
+        rho_bar_noisy_mean=float(mem.mean()),
+        rho_bar_noisy_max=float(rb_max.max()),
+        min_abs_dloss=float(abs_dloss(hist)[: k + 1].min()),
+        t_separation=t_separation(hist),
+    )
+
+
+@dataclass(frozen=True)
+class StageTwoSummary:
+    """A run at its last recorded step, next to Theorem 4.2's claims."""
+
+    t_end: int
+    """Last recorded step."""
+    loss_end: float
+    """Training loss L_S at the last step."""
+    t_all_noisy_fitted: int | None
+    """:func:`t_all_noisy_fitted`: first step with every noisy sample fitted to its observed label."""
+    clean_fitted_end: float
+    """Fraction of clean samples fitted at the end."""
+    noisy_fitted_end: float
+    """Fraction of noisy samples fitted to their (wrong) observed label at the end."""
+    n_noisy: int
+    """|S_f|."""
+    n_memorised: int
+    """Number of noisy samples with mean_r ρ̄_{ỹ_i,r,i} > mean_r γ_{y_i,r} at the end (:func:`memorised`)."""
+    gamma_min: float
+    """min over recorded t > 0 and all (j, r) of γ_{j,r}^{(t)}: positive means the signal is never forgotten."""
+    gamma_peak: float
+    """Largest mean_{j,r} γ_{j,r} over recorded steps."""
+    gamma_end: float
+    """mean_{j,r} γ_{j,r} at the end."""
+    noisy_share_end: float
+    """:func:`noisy_gradient_share` at the end."""
+    test_error_clean: float
+    """1 − test accuracy against the test set's true labels y (``hist.test_acc``)."""
+    test_error_noisy_labels: float
+    """1 − test accuracy against the test set's observed labels ỹ (``hist.test_acc_noisy_labels``)."""
+    error_bound: float
+    """0.5·min{τ₊, τ₋}, Theorem 4.2's lower bound on the test error."""
+
+
+def stage_two_summary(hist: History, data: Dataset, tau_plus: float, tau_minus: float) -> StageTwoSummary:
+    """Summarise a run at its last recorded step against Theorem 4.2 (τ₊, τ₋ give the bound 0.5·min{τ₊, τ₋}).
+
+    Test errors are NaN if the run had no test set.
+    """
+    hist, data = _check(hist, data)
+    bound = stage2_error_lower_bound(check_tau("tau_plus", tau_plus), check_tau("tau_minus", tau_minus))
+    later = hist.t > 0
+    if not bool(later.any()):
+        raise ValueError("hist records only step 0; train for at least one step")
+    g_mean = hist.gamma.mean(dim=(1, 2))
+    return StageTwoSummary(
+        t_end=int(hist.t[-1]),
+        loss_end=float(hist.loss[-1]),
+        t_all_noisy_fitted=t_all_noisy_fitted(hist),
+        clean_fitted_end=float(hist.train_acc_clean[-1]),
+        noisy_fitted_end=float(hist.train_acc_noisy[-1]),
+        n_noisy=int(data.noisy.sum()),
+        n_memorised=int(memorised(hist, data)[-1, data.noisy].sum()),
+        gamma_min=float(hist.gamma[later].min()),
+        gamma_peak=float(g_mean.max()),
+        gamma_end=float(g_mean[-1]),
+        noisy_share_end=float(noisy_gradient_share(hist, data)[-1]),
+        test_error_clean=1.0 - float(hist.test_acc[-1]),
+        test_error_noisy_labels=1.0 - float(hist.test_acc_noisy_labels[-1]),
+        error_bound=bound,
+    )
+
+
+def run_seeds(
+    seeds: range | list[int], steps: int, record_every: int = 1, n_test: int = 2000, **overrides: float
+) -> list[tuple[Setup, History]]:
+    """:func:`lnfl.training.setup` and train once per seed; ``overrides`` change the reference configuration."""
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds must contain at least one seed, got an empty sequence")
+    runs = []
+    for seed in seeds:
+        s = setup(seed=seed, n_test=n_test, **overrides)
+        runs.append((s, s.train(steps=steps, record_every=record_every)))
+    return runs
+
+
+def spread(curves: list[torch.Tensor] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mean, minimum and maximum over seeds (axis 0) of equally long curves: the band the book plots."""
+    x = torch.stack(list(curves)) if not isinstance(curves, torch.Tensor) else curves
+    if x.ndim < 1 or x.shape[0] == 0:
+        raise ValueError(f"curves must hold at least one curve, got shape {tuple(x.shape)}")
+    return x.mean(dim=0), x.amin(dim=0), x.amax(dim=0)
+
+
+def sweep_d(
+    ds: list[int], seeds: range | list[int], horizon: float = 30.0, n_test: int = 1000, **overrides: float
+) -> list[dict[str, float]]:
+    """Train to convergence for each dimension d (other settings from the reference, or ``overrides``) and seed.
+
+    Each run lasts ⌈horizon · nm/(η σ_ξ² d)⌉ steps, the same multiple of Theorem 4.1's time scale, so
+    configurations with different d are compared at the same stage of training.  n·SNR² is kept at its
+    reference (or overridden) value, so ‖μ‖ grows with d.  Returns one row per run with d, d/n, seed, steps,
+    and the final clean- and noisy-label test errors, noisy-sample fit fraction and training loss.
+    """
+    horizon = check_positive("horizon", horizon)
+    rows = []
+    for d in ds:
+        d = check_int("d", d)
+        for seed in seeds:
+            s = setup(seed=seed, n_test=n_test, d=d, **overrides)
+            m, n = s.W0.shape[1], s.data.n
+            steps = math.ceil(horizon * t1_order(n, m, s.eta, s.model.sigma_xi, d))
+            h = s.train(steps=steps, record_every=max(1, steps // 10))
+            rows.append(
+                {
+                    "d": d,
+                    "d_over_n": d / n,
+                    "seed": seed,
+                    "steps": steps,
+                    "test_error_clean": 1.0 - float(h.test_acc[-1]),
+                    "test_error_noisy_labels": 1.0 - float(h.test_acc_noisy_labels[-1]),
+                    "noisy_fitted": float(h.train_acc_noisy[-1]),
+                    "loss": float(h.loss[-1]),
+                }
+            )
+    return rows
+
+
+_TIME_FIELDS = tuple(
+    f.name for f in fields(History) if f.name not in ("W", "W0", "eta")
+)  # every History field with a leading time axis
+
+
+def stitch(early: History, late: History) -> History:
+    """One History from two recordings of the *same* run: all of ``early`` (say every step up to 150), then the
+    records of ``late`` (say every 10th step up to 3000) after early's last step.
+
+    Dense where Stage I is fast, sparse where Stage II is slow: what a logarithmic time axis needs.  Raises
+    ``ValueError`` if the two were not recorded from the same W⁽⁰⁾, η and data (their records disagree at a
+    step both recorded).
+    """
+    for name, h in (("early", early), ("late", late)):
+        if not isinstance(h, History):
+            raise TypeError(f"{name} must be an lnfl.training.History, got {type(h).__name__}")
+    if early.eta != late.eta or not torch.equal(early.W0, late.W0):
+        raise ValueError("early and late must come from the same run: their η or W⁽⁰⁾ differ")
+    if early.margin.shape[1] != late.margin.shape[1]:
+        raise ValueError(
+            f"early and late must come from the same run: they have {early.margin.shape[1]} and "
+            f"{late.margin.shape[1]} samples"
+        )
+    common = [int(t) for t in early.t if bool((late.t == t).any())]
+    for t in common:
+        if not torch.allclose(early.margin[early.at(t)], late.margin[late.at(t)], rtol=1e-9, atol=1e-12):
+            raise ValueError(f"early and late must come from the same run: their margins differ at step {t}")
+    keep = late.t > early.t[-1]
+    if not bool(keep.any()):
+        return early
+    merged = {name: torch.cat([getattr(early, name), getattr(late, name)[keep]]) for name in _TIME_FIELDS}
+    return replace(late, **merged)
+
+
+def markdown_table(header: list[str], rows: list[list[object]], digits: int = 3) -> str:
+    """A Markdown table (for ``IPython.display.Markdown``); floats are rounded to ``digits`` decimals."""
+    digits = check_int("digits", digits, minimum=0)
+    if any(len(r) != len(header) for r in rows):
+        raise ValueError(f"every row must have {len(header)} entries, like header = {header}")
+
+    def cell(v: object) -> str:
+        if v is None:
+            return "—"
+        if isinstance(v, float):
+            return f"{v:.{digits}f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
+    return "\n".join(lines)
