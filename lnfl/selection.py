@@ -1,0 +1,221 @@
+"""Early stopping and small-loss sample selection (Proposition 4.3 of Han et al., theory.md §5).
+
+At the end of Stage I (step T₁) every clean sample has loss ℓ_i < log 2 and every noisy sample has
+ℓ_i > log 2, so the threshold log 2 separates S_t from S_f perfectly.  Since ℓ(z) = log(1 + e^{−z}) is
+strictly decreasing with ℓ(0) = log 2,
+
+    ℓ(ỹ_i f(W, x_i)) < log 2  ⟺  ỹ_i f(W, x_i) > 0,
+
+i.e. a sample is selected exactly when the network agrees with its *observed* label ỹ_i.  This module
+implements that rule, the fixed-fraction small-loss rule of Co-teaching, precision and recall of a
+selection against the clean set S_t, early stopping on a noisy validation set, and select-then-retrain.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ._validate import check_int, check_positive, check_real
+from .data import Dataset
+from .model import network_output
+from .training import History, train
+
+__all__ = [
+    "LOG2",
+    "log2_selection",
+    "small_loss_selection",
+    "precision_recall",
+    "perfect_separation",
+    "weights_at",
+    "accuracy_over_time",
+    "early_stopping_index",
+    "subset",
+    "select_then_retrain",
+]
+
+#: ℓ(0) = log 2, the loss of a sample on the decision boundary ỹ f = 0.
+LOG2: float = math.log(2.0)
+
+
+def _check_losses(losses: object) -> torch.Tensor:
+    """Per-sample losses ℓ_i as a floating tensor of shape (n,) or (T, n), n ≥ 1, no NaN."""
+    if not isinstance(losses, torch.Tensor):
+        raise TypeError(f"losses must be a torch.Tensor of shape (n,) or (T, n), got {type(losses).__name__}")
+    if losses.ndim not in (1, 2) or losses.shape[-1] < 1:
+        raise ValueError(f"losses must have shape (n,) or (T, n) with n >= 1, got {tuple(losses.shape)}")
+    if not torch.is_floating_point(losses):
+        raise TypeError(f"losses must be a floating tensor, got dtype {losses.dtype}")
+    if bool(torch.isnan(losses).any()) or bool((losses < 0).any()):
+        raise ValueError("losses must be logistic losses: non-negative and not NaN")
+    return losses
+
+
+def _check_mask(name: str, mask: object, n: int) -> torch.Tensor:
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        got = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise TypeError(f"{name} must be a boolean torch.Tensor, got {got}")
+    if mask.shape[-1] != n:
+        raise ValueError(f"{name} must have last dimension n = {n}, got shape {tuple(mask.shape)}")
+    return mask
+
+
+def _check_clean(clean: object) -> torch.Tensor:
+    """The mask of S_t: a 1-d boolean tensor."""
+    if not isinstance(clean, torch.Tensor) or clean.dtype != torch.bool or clean.ndim != 1:
+        got = (
+            f"{clean.dtype} of shape {tuple(clean.shape)}" if isinstance(clean, torch.Tensor) else type(clean).__name__
+        )
+        raise TypeError(f"clean must be a 1-d boolean torch.Tensor (data.clean), got {got}")
+    return clean
+
+
+def log2_selection(losses: torch.Tensor) -> torch.Tensor:
+    """Select sample i when ℓ_i < log 2, i.e. when ỹ_i f(W, x_i) > 0 (the network agrees with ỹ_i).
+
+    ``losses`` has shape (n,) or (T, n) (e.g. ``hist.sample_loss``); returns a boolean mask of the same shape.
+    """
+    return _check_losses(losses) < LOG2
+
+
+def small_loss_selection(losses: torch.Tensor, keep_fraction: float) -> torch.Tensor:
+    """Co-teaching's fixed-fraction rule: keep the ⌊keep_fraction·n + ½⌋ samples with the smallest loss.
+
+    With a known flip rate τ the usual choice is ``keep_fraction = 1 − τ``.  Applied row by row when
+    ``losses`` has shape (T, n); ties are broken by sample index.  Returns a boolean mask of the same shape.
+    """
+    losses = _check_losses(losses)
+    keep_fraction = check_real("keep_fraction", keep_fraction, low=0.0, high=1.0, low_open=True)
+    n = losses.shape[-1]
+    k = max(1, int(math.floor(keep_fraction * n + 0.5)))
+    order = torch.argsort(losses, dim=-1, stable=True)
+    keep = torch.zeros_like(losses, dtype=torch.bool)
+    keep.scatter_(-1, order[..., :k], True)
+    return keep
+
+
+def precision_recall(selected: torch.Tensor, clean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Precision |sel ∩ S_t|/|sel| and recall |sel ∩ S_t|/|S_t| of a selection of CLEAN samples.
+
+    ``selected`` is a boolean mask of shape (n,) or (T, n), ``clean`` the mask of S_t (``data.clean``).
+    Returns two tensors of shape () or (T,); precision is NaN where nothing is selected, recall is NaN
+    when there is no clean sample.
+    """
+    clean = _check_clean(clean)
+    selected = _check_mask("selected", selected, clean.shape[0])
+    if selected.ndim not in (1, 2):
+        raise ValueError(f"selected must have shape (n,) or (T, n), got {tuple(selected.shape)}")
+    hits = (selected & clean).sum(-1).to(torch.float64)
+    n_sel = selected.sum(-1).to(torch.float64)
+    n_clean = clean.sum().to(torch.float64)
+    nan = torch.tensor(float("nan"), dtype=torch.float64)
+    precision = torch.where(n_sel > 0, hits / n_sel.clamp(min=1), nan)
+    recall = torch.where(n_clean > 0, hits / n_clean.clamp(min=1), nan)
+    return precision, recall
+
+
+def perfect_separation(losses: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+    """Whether log 2 separates S_t from S_f: every clean ℓ_i < log 2 and every noisy ℓ_i > log 2.
+
+    Proposition 4.3 says this holds at T₁.  Returns a boolean of shape () or (T,).
+    """
+    losses = _check_losses(losses)
+    clean = _check_mask("clean", _check_clean(clean), losses.shape[-1])
+    below = losses < LOG2
+    return (below | ~clean).all(-1) & ((losses > LOG2) | clean).all(-1)
+
+
+def _check_history(hist: object, data: object) -> tuple[History, Dataset]:
+    if not isinstance(hist, History):
+        raise TypeError(f"hist must be an lnfl.training.History, got {type(hist).__name__}")
+    if not isinstance(data, Dataset):
+        raise TypeError(f"data must be the lnfl.data.Dataset hist was trained on, got {type(data).__name__}")
+    if hist.rho.shape[-1] != data.n or hist.W0.shape[-1] != data.d:
+        raise ValueError(
+            f"data (n={data.n}, d={data.d}) does not match hist (n={hist.rho.shape[-1]}, d={hist.W0.shape[-1]})"
+        )
+    return hist, data
+
+
+def weights_at(hist: History, data: Dataset, index: int) -> torch.Tensor:
+    """W^{(t)} at the recorded step t = ``hist.t[index]``, rebuilt from the decomposition (theory.md §4):
+
+        w_{j,r}^{(t)} = w_{j,r}^{(0)} + j·γ_{j,r}^{(t)}·μ/‖μ‖² + Σ_i ρ_{j,r,i}^{(t)}·ξ_i/‖ξ_i‖².
+
+    ``data`` must be the training set ``hist`` was recorded on.  Exact up to rounding, because γ and ρ
+    follow the GD recursion exactly.
+    """
+    hist, data = _check_history(hist, data)
+    T = len(hist.t)
+    if isinstance(index, bool) or not isinstance(index, int) or not -T <= index < T:
+        raise ValueError(f"index must be an integer in [-{T}, {T - 1}] (a position on hist's time axis), got {index!r}")
+    j = torch.tensor([1.0, -1.0], dtype=hist.W0.dtype, device=hist.W0.device)[:, None, None]
+    mu_dir = data.mu / data.mu.dot(data.mu)
+    xi_dir = data.xi / (data.xi * data.xi).sum(dim=1, keepdim=True)
+    return hist.W0 + j * hist.gamma[index][:, :, None] * mu_dir + hist.rho[index] @ xi_dir
+
+
+def accuracy_over_time(hist: History, data: Dataset, other: Dataset, labels: str = "observed") -> torch.Tensor:
+    """Accuracy of W^{(t)} on another data set ``other`` at every recorded step, shape (T,).
+
+    ``labels="observed"`` compares sign f with ``other.y_obs`` (what a practitioner can measure on a noisy
+    validation set); ``labels="true"`` with ``other.y`` (clean labels, only known in simulation).
+    ``data`` is the training set of ``hist`` (needed to rebuild W^{(t)} with :func:`weights_at`).
+    """
+    hist, data = _check_history(hist, data)
+    if not isinstance(other, Dataset):
+        raise TypeError(f"other must be an lnfl.data.Dataset, got {type(other).__name__}")
+    if labels not in ("observed", "true"):
+        raise ValueError(f"labels must be 'observed' or 'true', got {labels!r}")
+    target = other.y_obs if labels == "observed" else other.y
+    acc = [(target * network_output(weights_at(hist, data, k), other) > 0).double().mean() for k in range(len(hist.t))]
+    return torch.stack(acc)
+
+
+def early_stopping_index(val_acc: torch.Tensor, tolerance: float = 0.0) -> int:
+    """Early stopping: the index of the earliest recorded step whose validation accuracy is within
+    ``tolerance`` of the best one, i.e. the first k with val_acc[k] ≥ max(val_acc) − tolerance.
+
+    ``tolerance = 0`` picks the best step (the earliest among ties).  A tolerance of about one standard
+    error, √(p(1 − p)/n_val), is the "one-standard-error rule": it prefers an early step over a later one
+    that is better only by sampling noise of the validation set.
+    """
+    if not isinstance(val_acc, torch.Tensor) or val_acc.ndim != 1 or val_acc.numel() < 1:
+        raise ValueError("val_acc must be a 1-d torch.Tensor with at least one entry (one per recorded step)")
+    if bool(torch.isnan(val_acc).any()):
+        raise ValueError("val_acc must not contain NaN (was a validation set given?)")
+    tolerance = check_real("tolerance", tolerance, low=0.0, high=1.0)
+    return int((val_acc >= val_acc.max() - tolerance).nonzero()[0, 0])
+
+
+def subset(data: Dataset, keep: torch.Tensor) -> Dataset:
+    """The samples of ``data`` where the boolean mask ``keep`` (shape (n,)) is True, as a new Dataset."""
+    if not isinstance(data, Dataset):
+        raise TypeError(f"data must be an lnfl.data.Dataset, got {type(data).__name__}")
+    keep = _check_mask("keep", keep, data.n)
+    if keep.ndim != 1:
+        raise ValueError(f"keep must have shape ({data.n},), got {tuple(keep.shape)}")
+    if not bool(keep.any()):
+        raise ValueError("keep selects no sample; at least one is needed to train")
+    return Dataset(data.mu, data.xi[keep], data.y[keep], data.y_obs[keep])
+
+
+def select_then_retrain(
+    W0: torch.Tensor,
+    data: Dataset,
+    keep: torch.Tensor,
+    eta: float = 0.1,
+    steps: int = 3000,
+    record_every: int = 1,
+    test: Dataset | None = None,
+) -> tuple[Dataset, History]:
+    """Train again from W⁽⁰⁾ on the selected samples only; returns (the subset, its History).
+
+    The usual second half of small-loss methods: select with :func:`log2_selection` (or
+    :func:`small_loss_selection`) at an early-stopping step, then run full-batch GD on what was kept.
+    """
+    sub = subset(data, keep)
+    eta = check_positive("eta", eta)
+    steps = check_int("steps", steps, minimum=0)
+    return sub, train(W0, sub, eta=eta, steps=steps, record_every=record_every, test=test)
