@@ -6,7 +6,6 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(BIN):$(PATH)
-export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 JB_BUILD := jupyter-book build . -W -n --keep-going
 NOTEBOOKS = $(wildcard chapters/*.ipynb appendix/*.ipynb)

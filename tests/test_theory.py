@@ -18,7 +18,9 @@ def test_reference_numbers():
 
 def test_bounds():
     assert theory.early_stopping_error_bound(400, 200) == pytest.approx(math.exp(-2))
-    assert theory.noiseless_error_bound(200, math.sqrt(32), 1.0, 400, C=2.0) == pytest.approx(math.exp(-200 * 32**2 / 800))
+    assert theory.noiseless_error_bound(200, math.sqrt(32), 1.0, 400, C=2.0) == pytest.approx(
+        math.exp(-200 * 32**2 / 800)
+    )
     assert theory.stage2_error_lower_bound(0.2, 0.1) == pytest.approx(0.05)
     assert theory.early_stopping_error_bound(4000, 200) < theory.early_stopping_error_bound(400, 200)
 

@@ -11,8 +11,17 @@ def test_history_records_step_zero_every_k_and_last(small):
     assert h.t.tolist() == [0, 5, 10, 15, 20, 23]
     T, m, n = len(h.t), small.W0.shape[1], small.data.n
     assert h.gamma.shape == (T, 2, m) and h.rho.shape == (T, 2, m, n) and h.margin.shape == (T, n)
-    for name in ("loss", "train_acc", "train_acc_clean", "train_acc_noisy", "noisy_true_acc", "test_acc",
-                 "test_acc_noisy_labels", "mean_abs_dloss_clean", "mean_abs_dloss_noisy"):
+    for name in (
+        "loss",
+        "train_acc",
+        "train_acc_clean",
+        "train_acc_noisy",
+        "noisy_true_acc",
+        "test_acc",
+        "test_acc_noisy_labels",
+        "mean_abs_dloss_clean",
+        "mean_abs_dloss_noisy",
+    ):
         assert getattr(h, name).shape == (T,), name
     assert torch.equal(h.gamma[0], torch.zeros(2, m)) and torch.equal(h.rho[0], torch.zeros(2, m, n))
 
@@ -58,8 +67,13 @@ def test_seeds_give_bit_identical_runs():
 
 def test_float32_training_tracks_float64(small):
     h64 = small.train(steps=50, record_every=50)
-    h32 = train(small.W0.float(), small.data.to(dtype=torch.float32), eta=small.eta, steps=50,
-                test=small.test.to(dtype=torch.float32))
+    h32 = train(
+        small.W0.float(),
+        small.data.to(dtype=torch.float32),
+        eta=small.eta,
+        steps=50,
+        test=small.test.to(dtype=torch.float32),
+    )
     assert h32.W.dtype == torch.float32
     assert float((h32.W.double() - h64.W).abs().max()) < 1e-4
 
@@ -67,7 +81,9 @@ def test_float32_training_tracks_float64(small):
 def test_divergence_names_step_and_suggests_smaller_eta():
     # the logistic loss never blows up by itself; a step so large that float32 overflows does
     s = setup(seed=3, n_test=5, d=60, n=30, m=5, dtype=torch.float32)
-    with pytest.raises(TrainingDivergedError, match=r"diverged at step 1: .* eta=1e\+38; try a smaller step size, e.g. eta=1e\+37"):
+    with pytest.raises(
+        TrainingDivergedError, match=r"diverged at step 1: .* eta=1e\+38; try a smaller step size, e.g. eta=1e\+37"
+    ):
         train(s.W0, s.data, eta=1e38, steps=20)
 
 
@@ -129,5 +145,14 @@ def test_reference_noiseless_run_keeps_high_test_accuracy(reference_runs):
 
 
 def test_reference_matches_table():
-    assert REFERENCE == {"d": 400, "n": 200, "m": 20, "n_snr2": 16.0, "sigma_xi": 1.0, "sigma0": 0.01,
-                         "tau_plus": 0.2, "tau_minus": 0.2, "eta": 0.1}
+    assert REFERENCE == {
+        "d": 400,
+        "n": 200,
+        "m": 20,
+        "n_snr2": 16.0,
+        "sigma_xi": 1.0,
+        "sigma0": 0.01,
+        "tau_plus": 0.2,
+        "tau_minus": 0.2,
+        "eta": 0.1,
+    }
