@@ -24,3 +24,22 @@ def small():
 
 
 torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture(scope="session")
+def book_build():
+    """Build the whole book once per test session, strictly (``jupyter-book build . -W -n --keep-going``), and
+    return the build log (stdout + stderr).  Shared by every build-marked test (test_browser.py, test_pdf.py,
+    and test_build.py's checks), so `pytest -m build tests` builds the book only once."""
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    jb = pathlib.Path(sys.executable).parent / "jupyter-book"
+    proc = subprocess.run(
+        [str(jb), "build", ".", "-W", "-n", "--keep-going"], cwd=root, capture_output=True, text=True, timeout=3000
+    )
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"jupyter-book build failed:\n{log[-6000:]}"
+    return log

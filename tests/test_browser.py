@@ -1,0 +1,256 @@
+"""The built book as a reader's browser shows it: Debian's headless ``chromium`` loads every page.
+
+For every chapter page: the mathematics is typeset by MathJax (every math element holds MathJax output,
+no MathJax error, no raw TeX left in the text), every image has loaded (naturalWidth > 0), no error
+output or traceback is shown, the theorem/definition and exercise/solution boxes are there (as many as
+the notebook's directives) with their titles, widget outputs are rendered, every internal link leads to
+an existing page and anchor, the page asks for nothing from another host and raises no JavaScript
+error.  The appendix pages and the front page get the same generic checks.  A full-page screenshot of
+each page, in the theme's light and dark modes, is written to ``_build/screenshots/`` for people to look
+at (``<page>.png`` and ``<page>-dark.png``).
+
+Runs on the BUILT book (``book_build`` fixture in conftest.py) and only where a ``chromium`` executable
+exists: elsewhere every test here is skipped with a message that says so.  The static check that no
+page references a remote script or stylesheet needs no browser and always runs.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+import sys
+import urllib.parse
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+HTML = ROOT / "_build" / "html"
+SHOTS = ROOT / "_build" / "screenshots"
+CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
+OTHER_PAGES = ["intro"] + sorted(f"appendix/{p.stem}" for p in (ROOT / "appendix").glob("*.md"))
+
+sys.path.insert(0, str(ROOT / "tools"))
+from chromium_cdp import Chromium, find_chromium, serve  # noqa: E402
+
+pytestmark = pytest.mark.build
+CHROMIUM = find_chromium()
+SKIP_REASON = (
+    "SKIPPED ONLY BECAUSE no chromium executable was found (install Debian's `chromium` package; "
+    ".ci/run does): the browser checks of the built book did not run"
+)
+
+# Console messages that are known, harmless and not ours: sphinx-thebe 0.3.1 writes its inline config
+# script twice on every page (the second copy throws), and browsers ask for /favicon.ico by themselves.
+KNOWN_CONSOLE_NOISE = ("Identifier 'THEBE_JS_URL' has already been declared", "favicon.ico")
+
+# Runs in the page after its load event: waits for MathJax, images and widgets, then reports.
+INSPECT_JS = r"""
+(async () => {
+  const sleep = ms => new Promise(r => setTimeout(r, ms));
+  for (const img of document.images) img.loading = "eager";
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) await MathJax.startup.promise;
+  await Promise.all([...document.images].map(img => img.complete ? null :
+      new Promise(r => { img.addEventListener("load", r); img.addEventListener("error", r); setTimeout(r, 10000); })));
+  const views = document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]').length;
+  for (let k = 0; k < 50 && document.querySelectorAll(".jupyter-widgets").length < views; k++) await sleep(200);
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) await MathJax.startup.promise;
+
+  const main = document.querySelector("main") || document.body;
+  const SKIP = "pre, code, script, style, textarea, mjx-container, .highlight, .cell_input";
+  const TEX = /\\\(|\\\[|\$\$|\$[^$\s][^$]*\$|\\(frac|gamma|rho|mathrm|mathbb|sigma|xi|mu|tau|eta|ell|sum|langle|begin|left|right)(?![a-z])/;
+  const rawTex = [];
+  const walker = document.createTreeWalker(main, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    if (node.parentElement && node.parentElement.closest(SKIP)) continue;
+    if (TEX.test(node.textContent)) rawTex.push(node.textContent.trim().slice(0, 160));
+  }
+  const boxes = sel => [...main.querySelectorAll(sel)].map(el => ({
+      id: el.id,
+      title: ((el.querySelector(".admonition-title") || {}).textContent || "").trim(),
+      height: el.getBoundingClientRect().height}));
+  const errorSel = ".output.traceback, .output.error, .output.stderr, .system-message, .problematic";
+  return {
+    title: document.title,
+    mathElements: main.querySelectorAll(".math").length,
+    mathUntypeset: [...main.querySelectorAll(".math")].filter(el => !el.querySelector("mjx-container"))
+        .map(el => el.textContent.trim().slice(0, 160)),
+    mjx: main.querySelectorAll("mjx-container").length,
+    mathjaxErrors: [...main.querySelectorAll("mjx-merror")].map(el => el.getAttribute("data-mjx-error") || el.textContent),
+    rawTex: rawTex,
+    images: [...main.querySelectorAll("img")].map(i => ({src: i.src, ok: i.complete && i.naturalWidth > 0, alt: i.alt})),
+    errorOutputs: [...main.querySelectorAll(errorSel)].map(el => el.className + ": " + el.textContent.trim().slice(0, 300)),
+    traceback: main.innerText.includes("Traceback (most recent call last)"),
+    proofs: boxes("div.proof"),
+    exercises: boxes("div.exercise"),
+    solutions: boxes("div.solution"),
+    widgetViews: views,
+    widgetsRendered: document.querySelectorAll(".jupyter-widgets").length,
+    widgetErrors: main.innerText.includes("Error displaying widget"),
+    links: [...document.querySelectorAll("a[href]")].map(a => a.href),
+  };
+})()
+"""
+
+DARK_JS = r"""
+(() => {
+  document.documentElement.dataset.theme = "dark";
+  document.documentElement.dataset.mode = "dark";
+  return document.documentElement.dataset.theme;
+})()
+"""
+
+
+def _directive_counts(nb: pathlib.Path) -> dict[str, int]:
+    """How many prf boxes, exercises and solutions a notebook's markdown asks for."""
+    cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
+    text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    fence = r"^\s*(?:`{3,}|:{3,})"
+    return {
+        "proofs": len(re.findall(fence + r"\{prf:[a-z]+\}", text, re.M)),
+        "exercises": len(re.findall(fence + r"\{exercise\}", text, re.M)),
+        "solutions": len(re.findall(fence + r"\{solution(?:-start)?\}", text, re.M)),
+    }
+
+
+@pytest.fixture(scope="module")
+def pages(request) -> dict[str, dict]:
+    """Every chapter, appendix page and the front page, loaded in chromium once: what INSPECT_JS saw."""
+    if CHROMIUM is None:
+        pytest.skip(SKIP_REASON)
+    request.getfixturevalue("book_build")
+    seen: dict[str, dict] = {}
+    names = [f"chapters/{nb.stem}" for nb in CHAPTERS] + OTHER_PAGES
+    with serve(HTML) as base, Chromium(CHROMIUM, timeout=120) as browser:
+        page = browser.new_page(width=1280, height=900)
+        for name in names:
+            if not (HTML / f"{name}.html").exists():
+                continue  # reported by test_chapter_loads / not in the table of contents
+            page.send("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "light"}]})
+            page.goto(base + f"{name}.html")
+            info = page.evaluate(INSPECT_JS, timeout=120)
+            info["base"] = base
+            info["requests"] = page.requested_urls()
+            info["console"] = [e for e in page.console_errors() if not any(k in e for k in KNOWN_CONSOLE_NOISE)]
+            stem = name.replace("/", "_")
+            info["screenshot"] = str(page.screenshot(SHOTS / f"{stem}.png"))
+            page.send("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+            page.evaluate(DARK_JS)
+            info["screenshot_dark"] = str(page.screenshot(SHOTS / f"{stem}-dark.png"))
+            seen[name] = info
+    return seen
+
+
+def _check_generic(name: str, info: dict) -> None:
+    """The checks every page gets: math, images, errors, remote requests, console errors."""
+    assert not info["mathUntypeset"], f"{name}: math left untypeset by MathJax: {info['mathUntypeset'][:3]}"
+    assert not info["mathjaxErrors"], f"{name}: MathJax could not typeset: {info['mathjaxErrors'][:3]}"
+    assert not info["rawTex"], f"{name}: raw TeX visible in the text: {info['rawTex'][:3]}"
+    broken = [img["src"] for img in info["images"] if not img["ok"]]
+    assert not broken, f"{name}: images that did not load: {broken}"
+    assert not info["errorOutputs"], f"{name}: error/stderr output or docutils error shown: {info['errorOutputs'][:2]}"
+    assert not info["traceback"], f"{name}: a Python traceback is shown on the page"
+    remote = [u for u in info["requests"] if not u.startswith((info["base"], "data:", "blob:", "about:"))]
+    assert not remote, f"{name}: the page loaded resources from another host: {remote}"
+    assert not info["console"], f"{name}: JavaScript errors in the browser console: {info['console'][:3]}"
+    if info["widgetViews"]:
+        assert info["widgetsRendered"] >= info["widgetViews"], (
+            f"{name}: {info['widgetViews']} widget outputs but only {info['widgetsRendered']} rendered"
+        )
+        assert not info["widgetErrors"], f"{name}: 'Error displaying widget' shown"
+
+
+_ids_cache: dict[pathlib.Path, set[str]] = {}
+
+
+def _ids(path: pathlib.Path) -> set[str]:
+    if path not in _ids_cache:
+        _ids_cache[path] = set(
+            re.findall(r'\b(?:id|name)="([^"]+)"', path.read_text(encoding="utf-8", errors="replace"))
+        )
+    return _ids_cache[path]
+
+
+def _broken_links(info: dict) -> list[str]:
+    """Internal links (to the served book) whose page does not exist or has no element with the anchor."""
+    broken = []
+    for url in info["links"]:
+        if not url.startswith(info["base"]):
+            continue
+        parsed = urllib.parse.urlsplit(url)
+        rel = urllib.parse.unquote(parsed.path[len(urllib.parse.urlsplit(info["base"]).path) :])
+        target = HTML / (rel or "index.html")
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.exists():
+            broken.append(url)
+        elif parsed.fragment and target.suffix == ".html":
+            if urllib.parse.unquote(parsed.fragment) not in _ids(target):
+                broken.append(url)
+    return broken
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_in_browser(pages, nb):
+    name = f"chapters/{nb.stem}"
+    assert name in pages, f"{name}.html was not built (is the chapter in _toc.yml?)"
+    info = pages[name]
+    _check_generic(name, info)
+    assert info["mathElements"] > 0 and info["mjx"] >= info["mathElements"], (
+        f"{name}: {info['mathElements']} math elements but {info['mjx']} typeset by MathJax"
+    )
+    assert info["images"], f"{name}: no figure on the page"
+    expected = _directive_counts(nb)
+    for kind in ("proofs", "exercises", "solutions"):
+        got = info[kind]
+        assert len(got) == expected[kind], f"{name}: {expected[kind]} {kind} in the notebook, {len(got)} boxes rendered"
+        untitled = [b["id"] for b in got if not b["title"]]
+        assert not untitled, f"{name}: {kind} boxes without a title: {untitled}"
+        if kind != "solutions":  # solutions are collapsed dropdowns; the others must take up space
+            empty = [b["id"] for b in got if b["height"] <= 0]
+            assert not empty, f"{name}: {kind} boxes with zero height: {empty}"
+    assert expected["exercises"] >= 2, f"{name}: fewer than two exercises"
+    broken = _broken_links(info)
+    assert not broken, f"{name}: internal links to missing pages or anchors: {broken[:5]}"
+    for shot in (info["screenshot"], info["screenshot_dark"]):
+        assert pathlib.Path(shot).stat().st_size > 10_000, f"{name}: screenshot {shot} is (nearly) empty"
+
+
+@pytest.mark.parametrize("name", OTHER_PAGES)
+def test_other_page_in_browser(pages, name):
+    if name not in pages:
+        pytest.skip(f"{name} is not in the built book (not in _toc.yml)")
+    info = pages[name]
+    _check_generic(name, info)
+    broken = _broken_links(info)
+    assert not broken, f"{name}: internal links to missing pages or anchors: {broken[:5]}"
+
+
+def test_dark_mode_switches_theme(pages):
+    """The screenshots show the two themes: every dark one is darker than its light twin."""
+    try:
+        from matplotlib.image import imread
+    except ImportError:  # pragma: no cover - matplotlib is a dependency of lnfl
+        pytest.skip("matplotlib is needed to read the screenshots")
+    for name, info in pages.items():
+        light = imread(info["screenshot"])[:900, :, :3].mean()
+        dark = imread(info["screenshot_dark"])[:900, :, :3].mean()
+        assert light > 0.7, f"{name}: the light-mode screenshot is not light (mean pixel {light:.2f})"
+        assert dark < light - 0.2, f"{name}: dark-mode screenshot is not darker (mean {dark:.2f} vs light {light:.2f})"
+
+
+REMOTE_TAG = re.compile(
+    r"<script\b[^>]*\bsrc=\"(?:https?:)?//[^\"]+\"|<link\b(?=[^>]*\brel=\"(?:stylesheet|preload|modulepreload)\")"
+    r"[^>]*\bhref=\"(?:https?:)?//[^\"]+\"|@import\s+url\(['\"]?(?:https?:)?//",
+    re.I,
+)
+
+
+def test_no_page_loads_remote_scripts_or_styles(book_build):
+    """Static check (no browser needed): no built page names a script, stylesheet or import on another host."""
+    pages = sorted(HTML.rglob("*.html"))
+    assert pages, "no HTML pages were built"
+    bad = {str(p.relative_to(HTML)): REMOTE_TAG.findall(p.read_text(encoding="utf-8")) for p in pages}
+    bad = {k: v for k, v in bad.items() if v}
+    assert not bad, f"pages that load from another host: {dict(list(bad.items())[:5])}"
