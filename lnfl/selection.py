@@ -19,7 +19,6 @@ import torch
 
 from ._validate import check_int, check_positive, check_real
 from .data import Dataset
-from .model import network_output
 from .training import History, train
 
 __all__ = [
@@ -29,6 +28,7 @@ __all__ = [
     "precision_recall",
     "perfect_separation",
     "weights_at",
+    "outputs_over_time",
     "accuracy_over_time",
     "early_stopping_index",
     "subset",
@@ -156,21 +156,56 @@ def weights_at(hist: History, data: Dataset, index: int) -> torch.Tensor:
     return hist.W0 + j * hist.gamma[index][:, :, None] * mu_dir + hist.rho[index] @ xi_dir
 
 
+def outputs_over_time(hist: History, data: Dataset, other: Dataset, chunk: int = 64) -> torch.Tensor:
+    """f(W^{(t)}, x'_k) for every recorded step t and every sample x'_k of ``other``, shape (T, n').
+
+    Uses the decomposition of :func:`weights_at` without forming W^{(t)}: with ξ'_k the noise patches of
+    ``other``,
+
+        ⟨w_{j,r}^{(t)}, μ⟩    = ⟨w_{j,r}^{(0)}, μ⟩ + j·γ_{j,r}^{(t)} + Σ_i ρ_{j,r,i}^{(t)} ⟨ξ_i, μ⟩/‖ξ_i‖²,
+        ⟨w_{j,r}^{(t)}, ξ'_k⟩ = ⟨w_{j,r}^{(0)}, ξ'_k⟩ + j·γ_{j,r}^{(t)} ⟨μ, ξ'_k⟩/‖μ‖² + Σ_i ρ_{j,r,i}^{(t)} ⟨ξ_i, ξ'_k⟩/‖ξ_i‖²,
+
+    so each step costs one (2m × n)·(n × n') product.  ``chunk`` recorded steps are processed at a time.
+    """
+    hist, data = _check_history(hist, data)
+    if not isinstance(other, Dataset):
+        raise TypeError(f"other must be an lnfl.data.Dataset, got {type(other).__name__}")
+    if other.d != data.d or other.xi.dtype != data.xi.dtype or other.xi.device != data.xi.device:
+        raise ValueError(
+            f"other must match data's d = {data.d}, dtype and device, got d = {other.d}, {other.xi.dtype} on {other.xi.device}"
+        )
+    chunk = check_int("chunk", chunk)
+    m = hist.W0.shape[1]
+    j = torch.tensor([1.0, -1.0], dtype=hist.W0.dtype, device=hist.W0.device)[:, None]  # (2, 1)
+    xi_dir = data.xi / (data.xi * data.xi).sum(dim=1, keepdim=True)  # ξ_i/‖ξ_i‖², (n, d)
+    mu_sq = data.mu.dot(data.mu)
+    w0_mu, w0_xi = hist.W0 @ data.mu, hist.W0 @ other.xi.T  # (2, m), (2, m, n')
+    xi_mu = xi_dir @ data.mu  # ⟨ξ_i, μ⟩/‖ξ_i‖², (n,)
+    mu_xi = (other.xi @ data.mu) / mu_sq  # ⟨μ, ξ'_k⟩/‖μ‖², (n',)
+    G = xi_dir @ other.xi.T  # ⟨ξ_i, ξ'_k⟩/‖ξ_i‖², (n, n')
+    out = []
+    for a in range(0, len(hist.t), chunk):
+        g, rho = hist.gamma[a : a + chunk], hist.rho[a : a + chunk]  # (c, 2, m), (c, 2, m, n)
+        w_mu = w0_mu + j * g + rho @ xi_mu  # (c, 2, m)
+        w_xi = w0_xi + (j * g)[..., None] * mu_xi + rho @ G  # (c, 2, m, n')
+        signal = torch.relu(w_mu[..., None] * other.y)  # σ(⟨w, y'_k μ⟩)
+        F = (signal + torch.relu(w_xi)).sum(dim=2) / m  # (c, 2, n')
+        out.append(F[:, 0] - F[:, 1])
+    return torch.cat(out)
+
+
 def accuracy_over_time(hist: History, data: Dataset, other: Dataset, labels: str = "observed") -> torch.Tensor:
     """Accuracy of W^{(t)} on another data set ``other`` at every recorded step, shape (T,).
 
     ``labels="observed"`` compares sign f with ``other.y_obs`` (what a practitioner can measure on a noisy
     validation set); ``labels="true"`` with ``other.y`` (clean labels, only known in simulation).
-    ``data`` is the training set of ``hist`` (needed to rebuild W^{(t)} with :func:`weights_at`).
+    ``data`` is the training set of ``hist`` (needed to rebuild W^{(t)}, see :func:`outputs_over_time`).
     """
-    hist, data = _check_history(hist, data)
-    if not isinstance(other, Dataset):
-        raise TypeError(f"other must be an lnfl.data.Dataset, got {type(other).__name__}")
     if labels not in ("observed", "true"):
         raise ValueError(f"labels must be 'observed' or 'true', got {labels!r}")
+    f = outputs_over_time(hist, data, other)
     target = other.y_obs if labels == "observed" else other.y
-    acc = [(target * network_output(weights_at(hist, data, k), other) > 0).double().mean() for k in range(len(hist.t))]
-    return torch.stack(acc)
+    return (target * f > 0).to(torch.float64).mean(dim=1)
 
 
 def early_stopping_index(val_acc: torch.Tensor, tolerance: float = 0.0) -> int:

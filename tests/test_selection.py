@@ -9,6 +9,7 @@ from lnfl.selection import (
     accuracy_over_time,
     early_stopping_index,
     log2_selection,
+    outputs_over_time,
     perfect_separation,
     precision_recall,
     select_then_retrain,
@@ -60,6 +61,15 @@ def test_weights_at_rebuilds_gd_weights(small):
     assert torch.allclose(weights_at(h, small.data, 0), small.W0, rtol=0, atol=0)
     mid = small.train(steps=20, record_every=20).W
     assert torch.allclose(weights_at(h, small.data, h.at(20)), mid, rtol=0, atol=1e-12)
+
+
+def test_outputs_over_time_equal_network_on_rebuilt_weights(small):
+    h = small.train(steps=30, record_every=3)
+    f = outputs_over_time(h, small.data, small.test, chunk=4)
+    assert f.shape == (len(h.t), small.test.n)
+    for k in (0, 5, len(h.t) - 1):
+        assert torch.allclose(f[k], network_output(weights_at(h, small.data, k), small.test), rtol=0, atol=1e-12)
+    assert torch.allclose(f[-1], network_output(h.W, small.test), rtol=0, atol=1e-12)
 
 
 def test_accuracy_over_time_matches_recorded_test_accuracy(small):
@@ -128,6 +138,10 @@ def test_argument_errors(small):
         weights_at(h, small.test, 0)
     with pytest.raises(TypeError, match="hist must be an lnfl.training.History"):
         accuracy_over_time(None, small.data, small.test)
+    with pytest.raises(ValueError, match="other must match data's d = 60"):
+        outputs_over_time(h, small.data, setup(seed=0, n_test=5, d=40, n=10, m=2).test)
+    with pytest.raises(ValueError, match="chunk must be an integer >= 1, got 0"):
+        outputs_over_time(h, small.data, small.test, chunk=0)
     with pytest.raises(ValueError, match="labels must be 'observed' or 'true', got 'clean'"):
         accuracy_over_time(h, small.data, small.test, labels="clean")
     with pytest.raises(ValueError, match="val_acc must be a 1-d"):
