@@ -1,0 +1,366 @@
+"""lnfl.coursework: student versions, the exercise check and the Colab cell, on synthetic notebooks and on the
+real chapters as they exist when the tests run."""
+
+import hashlib
+import json
+import pathlib
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from lnfl import coursework as cw
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
+URL = "https://github.com/example/label-noise-book"
+
+
+def ex(label, body="Do something.", fence="```"):
+    return f"{fence}{{exercise}}\n:label: {label}\n\n{body}\n{fence}"
+
+
+def sol_start(label, fence="```"):
+    return f"{fence}{{solution-start}} {label}\n:class: dropdown\n{fence}"
+
+
+def sol_end(fence="```"):
+    return f"{fence}{{solution-end}}\n{fence}"
+
+
+def code(src, output=True):
+    cell = new_code_cell(src)
+    if output:
+        cell["outputs"] = [nbformat.v4.new_output("stream", name="stdout", text="out\n")]
+        cell["execution_count"] = 3
+    return cell
+
+
+def notebook(*cells):
+    nb = new_notebook(cells=list(cells))
+    nb["metadata"]["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    return nb
+
+
+def sources(nb):
+    return [(c["cell_type"], "".join(c["source"])) for c in nb["cells"]]
+
+
+def simple():
+    return notebook(
+        new_markdown_cell("# Title"),
+        code("x = 1"),
+        new_markdown_cell(ex("ex-a")),
+        new_markdown_cell(sol_start("ex-a") + "\n\nThe answer is 2."),
+        code("assert x + 1 == 2"),
+        new_markdown_cell("More solution prose."),
+        code("print('solution')"),
+        new_markdown_cell(sol_end()),
+        new_markdown_cell("## Summary"),
+    )
+
+
+# ------------------------------------------------------------------------------------------------------------
+# synthetic notebooks
+# ------------------------------------------------------------------------------------------------------------
+
+
+def test_student_removes_solutions_and_adds_scratch():
+    nb = simple()
+    before = json.dumps(nb, sort_keys=True)
+    st = cw.student_notebook(nb)
+    assert json.dumps(nb, sort_keys=True) == before, "the source notebook object must not change"
+    assert sources(st) == [
+        ("markdown", "# Title"),
+        ("code", "x = 1"),
+        ("markdown", ex("ex-a")),
+        ("code", cw.SCRATCH),
+        ("markdown", "## Summary"),
+    ]
+    assert all(c["outputs"] == [] and c["execution_count"] is None for c in st["cells"] if c["cell_type"] == "code")
+    assert st["metadata"]["lnfl_student"]["exercises"] == ["ex-a"]
+    ids = [c["id"] for c in st["cells"]]
+    assert len(set(ids)) == len(ids) and ids[0] == nb["cells"][0]["id"], "ids unique, original ids kept"
+    nbformat.validate(nbformat.from_dict(st))
+
+
+def test_student_splits_cells_that_mix_solution_fences_and_other_text():
+    nb = notebook(
+        new_markdown_cell("Intro.\n\n" + ex("ex-1") + "\n\n" + sol_start("ex-1") + "\n\nhidden prose"),
+        code("assert True"),
+        new_markdown_cell(sol_end() + "\n\n" + ex("ex-2", fence="````") + "\n\nText after the exercise."),
+        new_markdown_cell(sol_start("ex-2", fence=":::")),
+        code("y = 2\nassert y == 2"),
+        new_markdown_cell(sol_end(fence=":::") + "\n\nKept after the end."),
+    )
+    st = cw.student_notebook(nb)
+    assert sources(st) == [
+        ("markdown", "Intro.\n\n" + ex("ex-1")),
+        ("code", cw.SCRATCH),
+        ("markdown", ex("ex-2", fence="````")),
+        ("code", cw.SCRATCH),
+        ("markdown", "Text after the exercise."),
+        ("markdown", "Kept after the end."),
+    ]
+    text = json.dumps(st)
+    assert "hidden prose" not in text and "solution-start" not in text and "solution-end" not in text
+    assert st["metadata"]["lnfl_student"]["exercises"] == ["ex-1", "ex-2"]
+
+
+def test_student_keeps_code_blocks_inside_exercises_and_drops_plain_solutions():
+    body = "Run\n\n```python\nprint(1)\n```\n\nand explain."
+    nb = notebook(
+        new_markdown_cell(ex("ex-c", body=body, fence="````")),
+        new_markdown_cell("```{solution} ex-c\nA plain solution.\n```\n\nAfter."),
+        new_markdown_cell(sol_start("ex-c")),
+        code("assert 1"),
+        new_markdown_cell(sol_end()),
+    )
+    st = cw.student_notebook(nb)
+    assert sources(st) == [
+        ("markdown", ex("ex-c", body=body, fence="````")),
+        ("code", cw.SCRATCH),
+        ("markdown", "After."),
+    ]
+
+
+def test_student_handles_gated_exercises():
+    nb = notebook(
+        new_markdown_cell("```{exercise-start}\n:label: ex-g\n```\n\nUse this code:"),
+        code("z = 3", output=False),
+        new_markdown_cell("```{exercise-end}\n```"),
+        new_markdown_cell(sol_start("ex-g")),
+        code("assert z == 3"),
+        new_markdown_cell(sol_end()),
+    )
+    st = cw.student_notebook(nb)
+    assert [s for _, s in sources(st)] == [
+        "```{exercise-start}\n:label: ex-g\n```\n\nUse this code:",
+        "z = 3",
+        "```{exercise-end}\n```",
+        cw.SCRATCH,
+    ]
+    assert st["metadata"]["lnfl_student"]["exercises"] == ["ex-g"]
+    assert cw.check_notebook(nb, "g.ipynb") == []
+
+
+def test_check_accepts_a_good_notebook():
+    assert cw.check_notebook(simple(), "good.ipynb") == []
+
+
+@pytest.mark.parametrize(
+    ("cells", "label", "phrase"),
+    [
+        ([new_markdown_cell(ex("ex-x"))], "ex-x", "no gated solution"),
+        (
+            [new_markdown_cell(ex("ex-x")), new_markdown_cell(sol_start("ex-x")), new_markdown_cell(sol_end())],
+            "ex-x",
+            "no code cell",
+        ),
+        (
+            [
+                new_markdown_cell(ex("ex-x")),
+                new_markdown_cell(sol_start("ex-x")),
+                code("   \n"),
+                new_markdown_cell(sol_end()),
+            ],
+            "ex-x",
+            "no code cell",
+        ),
+        ([new_markdown_cell("```{exercise}\nNo label.\n```")], "#1", "no :label:"),
+        ([new_markdown_cell(ex("ex-x")), new_markdown_cell(sol_start("ex-x")), code("1")], "ex-x", "no solution-end"),
+        (
+            [
+                new_markdown_cell(ex("ex-x")),
+                new_markdown_cell(sol_start("ex-y")),
+                code("1"),
+                new_markdown_cell(sol_end()),
+            ],
+            "ex-y",
+            "does not exist",
+        ),
+    ],
+)
+def test_check_names_notebook_and_label(cells, label, phrase):
+    problems = cw.check_notebook(notebook(*cells), "bad.ipynb")
+    assert problems, "a problem must be found"
+    text = "\n".join(map(str, problems))
+    assert f"bad.ipynb: exercise {label}" in text and phrase in text, text
+
+
+def _write(folder, name, nb):
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nbformat.from_dict(nb), folder / name)
+
+
+def _hashes(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def test_cli_check_exit_codes(tmp_path, capsys):
+    _write(tmp_path / "good", "a.ipynb", simple())
+    assert cw.main(["check", str(tmp_path / "good")]) == 0
+    _write(tmp_path / "bad", "b.ipynb", notebook(new_markdown_cell(ex("ex-lonely"))))
+    assert cw.main(["check", str(tmp_path / "bad")]) == 1
+    err = capsys.readouterr().err
+    assert "b.ipynb: exercise ex-lonely: has no gated solution" in err
+    assert cw.main(["check", str(tmp_path / "nowhere")]) == 1
+    assert "must be a directory" in capsys.readouterr().err
+
+
+def test_cli_student_refuses_unsafe_targets_and_never_changes_sources(tmp_path, capsys):
+    src = tmp_path / "src"
+    _write(src, "a.ipynb", simple())
+    _write(src, "b.ipynb", simple())
+    before = _hashes(src)
+    out = tmp_path / "out"
+
+    assert cw.main(["student", str(src), str(src)]) == 1
+    assert cw.main(["student", str(src), str(src / "sub")]) == 1
+    assert "SRC_DIR" in capsys.readouterr().err
+    assert not (src / "sub").exists()
+
+    assert cw.main(["student", str(src), str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.ipynb", "b.ipynb"]
+    written = _hashes(out)
+
+    # an existing file blocks the whole run (nothing is rewritten) unless --force
+    (out / "b.ipynb").write_text("{}")
+    (out / "a.ipynb").unlink()
+    assert cw.main(["student", str(src), str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "already exist" in err and "b.ipynb" in err and "--force" in err
+    assert not (out / "a.ipynb").exists() and (out / "b.ipynb").read_text() == "{}"
+    assert cw.main(["student", str(src), str(out), "--force"]) == 0
+    assert _hashes(out) == written
+    assert _hashes(src) == before, "sources must never change"
+
+
+def test_module_runs_as_a_script(tmp_path):
+    _write(tmp_path / "src", "a.ipynb", simple())
+    proc = subprocess.run(
+        [sys.executable, "-m", "lnfl.coursework", "student", str(tmp_path / "src"), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "out" / "a.ipynb").exists()
+
+
+# ------------------------------------------------------------------------------------------------------------
+# the real chapters
+# ------------------------------------------------------------------------------------------------------------
+
+
+def _solution_code_cells(nb):
+    """Indices of code cells between a markdown cell mentioning {solution-start} and one mentioning {solution-end}
+    (an independent, cell-level reading of the gating)."""
+    inside, found = False, set()
+    for i, c in enumerate(nb["cells"]):
+        src = "".join(c["source"])
+        if c["cell_type"] == "markdown":
+            if "{solution-start}" in src:
+                inside = True
+            if "{solution-end}" in src:
+                inside = "{solution-start}" in src.split("{solution-end}")[-1]
+        elif inside:
+            found.add(i)
+    return found
+
+
+@pytest.mark.skipif(not CHAPTERS, reason="no chapter notebooks yet")
+def test_real_chapters_student_versions(tmp_path):
+    before = _hashes(ROOT / "chapters")
+    written = cw.write_student_versions(ROOT / "chapters", tmp_path / "student")
+    assert _hashes(ROOT / "chapters") == before, "sources must never change"
+    assert [p.name for p in written] == [p.name for p in CHAPTERS]
+    for src_path, out_path in zip(CHAPTERS, written, strict=True):
+        src = json.loads(src_path.read_text())
+        st = json.loads(out_path.read_text())
+        nbformat.validate(nbformat.from_dict(st))
+        text = json.dumps(st)
+        for raw in ("{solution-start}", "{solution-end}"):
+            assert raw not in text, f"{out_path.name}: {raw} left in the student version"
+        found, _ = cw.exercises(src, src_path.name)
+        labels = [e.label for e in found]
+        assert st["metadata"]["lnfl_student"]["exercises"] == labels
+        scratch = [c for c in st["cells"] if c["cell_type"] == "code" and "".join(c["source"]) == cw.SCRATCH]
+        assert len(scratch) == len(labels) >= 2, f"{out_path.name}: one scratch cell per exercise"
+        md = "\n".join("".join(c["source"]) for c in st["cells"] if c["cell_type"] == "markdown")
+        for label in labels:
+            assert f":label: {label}" in md, f"{out_path.name}: exercise {label} lost"
+        # every code cell outside the solutions is kept, in order, without outputs
+        hidden = _solution_code_cells(src)
+        kept = [
+            "".join(c["source"]) for i, c in enumerate(src["cells"]) if c["cell_type"] == "code" and i not in hidden
+        ]
+        st_code = [c for c in st["cells"] if c["cell_type"] == "code"]
+        assert ["".join(c["source"]) for c in st_code if "".join(c["source"]) != cw.SCRATCH] == kept
+        assert all(not c["outputs"] and c["execution_count"] is None for c in st_code)
+        assert st["cells"][0]["metadata"] == src["cells"][0]["metadata"], "the first (hidden) cell stays first"
+
+
+@pytest.mark.skipif(not CHAPTERS, reason="no chapter notebooks yet")
+def test_real_chapters_pass_check():
+    problems = cw.check_dir(ROOT / "chapters")
+    assert problems == [], "\n".join(map(str, problems))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Colab
+# ------------------------------------------------------------------------------------------------------------
+
+
+def test_colab_cell_text_and_url_from_config(tmp_path):
+    cfg = tmp_path / "_config.yml"
+    cfg.write_text(f"title: x\nrepository:\n  url: {URL}/\n  branch: main\n")
+    assert cw.repository_url(cfg) == URL + "/"
+    text = cw.colab_cell(config=cfg)
+    assert f"git+{URL}" in text and "{url}" not in text and text.startswith(cw.COLAB_MARKER)
+    compile(text, "colab-cell", "exec")
+    (tmp_path / "empty.yml").write_text("title: x\n")
+    with pytest.raises(ValueError, match="repository.url"):
+        cw.colab_cell(config=tmp_path / "empty.yml")
+    with pytest.raises(ValueError, match="https://"):
+        cw.colab_cell("ftp://example.org/repo")
+
+
+def test_colab_cell_does_nothing_when_lnfl_imports(monkeypatch):
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: calls.append(a))
+    exec(cw.colab_cell(URL), {})
+    assert calls == [], "where lnfl is installed the cell must not install anything"
+
+
+def test_colab_cell_installs_when_lnfl_is_missing(monkeypatch):
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: calls.append((a, k)))
+    monkeypatch.setitem(sys.modules, "lnfl", None)  # makes `import lnfl` raise ImportError
+    exec(cw.colab_cell(URL), {})
+    assert len(calls) == 1
+    (cmd,), kwargs = calls[0]
+    assert cmd[:4] == [sys.executable, "-m", "pip", "install"] and f"git+{URL}" in cmd and "myst-nb" in cmd
+    assert kwargs.get("check") is True
+
+
+def test_add_colab_cell_is_idempotent_and_hidden():
+    nb = simple()
+    once = cw.add_colab_cell(nb, url=URL)
+    twice = cw.add_colab_cell(once, url=URL)
+    assert sources(twice) == sources(once) and len(once["cells"]) == len(nb["cells"]) + 1
+    first = once["cells"][0]
+    assert first["cell_type"] == "code" and "remove-cell" in first["metadata"]["tags"]
+    assert "".join(first["source"]) == cw.colab_cell(URL)
+    assert sources(once)[1:] == sources(nb) and nb["cells"][0]["source"] == "# Title", "input unchanged"
+    nbformat.validate(nbformat.from_dict(twice))
+
+
+def test_student_with_colab_puts_the_cell_first(tmp_path):
+    _write(tmp_path / "src", "a.ipynb", simple())
+    assert cw.main(["student", str(tmp_path / "src"), str(tmp_path / "out"), "--colab", "--url", URL]) == 0
+    st = json.loads((tmp_path / "out" / "a.ipynb").read_text())
+    assert "".join(st["cells"][0]["source"]).startswith(cw.COLAB_MARKER)
+    assert "".join(st["cells"][1]["source"]) == "# Title"
