@@ -11,7 +11,7 @@ JB_BUILD := jupyter-book build . -W -n --keep-going
 NOTEBOOKS = $(wildcard chapters/*.ipynb appendix/*.ipynb)
 NBVAL := pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -p no:cacheprovider
 
-.PHONY: book test unit notebooks build-check install clean
+.PHONY: book test unit notebooks build-check install clean pdf
 
 install: $(STAMP)
 
@@ -37,6 +37,10 @@ unit: $(STAMP)
 
 notebooks: $(STAMP)
 	$(BIN)/python -m $(NBVAL) $(NOTEBOOKS)
+
+# the whole book as one PDF: the single-page HTML build printed by headless chromium (Debian `chromium`)
+pdf: $(STAMP)
+	$(BIN)/python tools/make_pdf.py
 
 clean:
 	rm -rf _build

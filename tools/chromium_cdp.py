@@ -223,7 +223,14 @@ class Page:
         """Print the page to PDF (A4, backgrounds on, CSS page rules honoured); ``options`` override."""
         params = {"printBackground": True, "preferCSSPageSize": True, "paperWidth": 8.27, "paperHeight": 11.69}
         params |= {"marginTop": 0.5, "marginBottom": 0.5, "marginLeft": 0.5, "marginRight": 0.5}
-        data = self.send("Page.printToPDF", params | options, timeout=600)["data"]
+        for attempt in range(3):  # headless chromium sometimes answers "Printing failed" to a first request
+            try:
+                data = self.send("Page.printToPDF", params | options, timeout=600)["data"]
+                break
+            except CDPError:
+                if attempt == 2:
+                    raise
+                time.sleep(2)
         path = pathlib.Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(data))
