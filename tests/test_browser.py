@@ -28,7 +28,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
 CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
-OTHER_PAGES = ["intro"] + sorted(f"appendix/{p.stem}" for p in (ROOT / "appendix").glob("*.md"))
+OTHER_PAGES = ["intro"] + sorted(
+    f"appendix/{p.stem}" for p in (ROOT / "appendix").glob("*.*") if p.suffix in (".md", ".ipynb")
+)
 
 sys.path.insert(0, str(ROOT / "tools"))
 from chromium_cdp import Chromium, find_chromium, serve  # noqa: E402
