@@ -70,6 +70,15 @@ def _message(err: Exception) -> str:
     return f"⚠ These settings cannot be shown: {err}"
 
 
+class _Figure(Figure):
+    """A matplotlib Figure that shows itself as PNG in Jupyter and in ``glue`` whatever the backend (no pyplot)."""
+
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="png")
+        return buf.getvalue()
+
+
 @contextmanager
 def _one_thread() -> Iterator[None]:
     """Run small tensor work on one thread: on a busy machine this is many times faster than several."""
@@ -123,7 +132,7 @@ def data_model_figure(
     }
     xi_norm = data.xi.norm(dim=1)
 
-    fig = Figure(figsize=(9.0, 3.6), layout="constrained")
+    fig = _Figure(figsize=(9.0, 3.6), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
     x = [0, 1]
     ax1.bar(x, counts["clean"], color=COLORS["clean"], label="clean: ỹ = y")
@@ -248,7 +257,7 @@ def race_figure(
     rho_own = own_memorisation(hist, data)  # (T, n)
     t1 = hist.t1_hat()
 
-    fig = Figure(figsize=(9.5, 3.8), layout="constrained")
+    fig = _Figure(figsize=(9.5, 3.8), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
     ax1.plot(t, gamma[keep], color=COLORS["signal"], linewidth=2.5, label="γ (signal learning)")
     if bool(data.clean.any()):
@@ -340,7 +349,7 @@ def selection_figure(
     precision, recall = precision_recall(selected, data.clean)
     clean, noisy = data.clean, data.noisy
 
-    fig = Figure(figsize=(9.5, 3.8), layout="constrained")
+    fig = _Figure(figsize=(9.5, 3.8), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
     gen = torch.Generator().manual_seed(0)
     for x0, mask, name in ((0, clean, "clean"), (1, noisy, "noisy")):

@@ -364,3 +364,35 @@ def test_student_with_colab_puts_the_cell_first(tmp_path):
     st = json.loads((tmp_path / "out" / "a.ipynb").read_text())
     assert "".join(st["cells"][0]["source"]).startswith(cw.COLAB_MARKER)
     assert "".join(st["cells"][1]["source"]) == "# Title"
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Binder environment (binder/): what can be checked without building the image
+# ------------------------------------------------------------------------------------------------------------
+
+
+def _pins(path):
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line and not line.startswith("-"):
+            name, _, version = line.partition("==")
+            assert version, f"{path.name}: {line!r} is not pinned with =="
+            pins[name.lower()] = version
+    return pins
+
+
+def test_binder_environment_matches_the_book():
+    binder = ROOT / "binder"
+    req = (binder / "requirements.txt").read_text()
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in req.splitlines()
+    book, env = _pins(ROOT / "requirements.txt"), _pins(binder / "requirements.txt")
+    assert env["torch"].split("+")[0] == book["torch"].split("+")[0] and env["torch"].endswith("+cpu")
+    runtime_only = {k: v for k, v in book.items() if k not in {"pytest", "nbval", "ruff", "pre-commit", "torch"}}
+    runtime_only = {k: v for k, v in runtime_only.items() if not k.startswith("actionlint")}
+    for name, version in runtime_only.items():
+        assert env.get(name) == version, f"binder/requirements.txt pins {name}=={env.get(name)}, the book {version}"
+    assert (binder / "runtime.txt").read_text().strip() == f"python-{sys.version_info.major}.{sys.version_info.minor}"
+    post = binder / "postBuild"
+    assert post.stat().st_mode & 0o111, "postBuild must be executable"
+    assert post.read_text().startswith("#!") and "pip install" in post.read_text() and "-e ." in post.read_text()

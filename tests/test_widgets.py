@@ -190,3 +190,11 @@ def test_responds_quickly():
     assert cached < 2.0, f"a cached selection redraw took {cached:.2f} s"
     assert not math.isnan(fresh)
     assert torch.get_num_threads() >= 1, "the thread count must be restored"
+
+
+def test_figures_show_as_png_without_pyplot():
+    """glue and Jupyter need image/png whatever the matplotlib backend: the figures carry their own PNG repr."""
+    for callback in (wd.data_model_figure, wd.race_figure, wd.selection_figure):
+        fig, _ = callback()
+        png = fig._repr_png_()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
