@@ -4,6 +4,7 @@ real chapters as they exist when the tests run."""
 import hashlib
 import json
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -396,3 +397,16 @@ def test_binder_environment_matches_the_book():
     post = binder / "postBuild"
     assert post.stat().st_mode & 0o111, "postBuild must be executable"
     assert post.read_text().startswith("#!") and "pip install" in post.read_text() and "-e ." in post.read_text()
+
+
+def test_instructors_guide_lists_every_exercise():
+    guide = (ROOT / "appendix" / "instructors.md").read_text()
+    listed = set(re.findall(r"^\| `(ex-[\w-]+)` \|", guide, flags=re.M))
+    labels = set()
+    for path in CHAPTERS:
+        found, _ = cw.exercises(json.loads(path.read_text()), path.name)
+        labels |= {e.label for e in found if e.label}
+    assert labels - listed == set(), f"exercises missing from appendix/instructors.md: {sorted(labels - listed)}"
+    assert listed - labels == set(), (
+        f"appendix/instructors.md lists exercises that do not exist: {sorted(listed - labels)}"
+    )
