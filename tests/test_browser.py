@@ -81,7 +81,9 @@ INSPECT_JS = r"""
     mjx: main.querySelectorAll("mjx-container").length,
     mathjaxErrors: [...main.querySelectorAll("mjx-merror")].map(el => el.getAttribute("data-mjx-error") || el.textContent),
     rawTex: rawTex,
-    images: [...main.querySelectorAll("img")].map(i => ({src: i.src, ok: i.complete && i.naturalWidth > 0, alt: i.alt})),
+    images: [...main.querySelectorAll("img")].map(i => ({src: i.src, ok: i.complete && i.naturalWidth > 0,
+        described: !!(i.alt.trim() || (i.closest("figure") && i.closest("figure").querySelector("figcaption"))
+                      || i.closest(".jupyter-widgets"))})),
     errorOutputs: [...main.querySelectorAll(errorSel)].map(el => el.className + ": " + el.textContent.trim().slice(0, 300)),
     traceback: main.innerText.includes("Traceback (most recent call last)"),
     proofs: boxes("div.proof"),
@@ -151,6 +153,8 @@ def _check_generic(name: str, info: dict) -> None:
     assert not info["rawTex"], f"{name}: raw TeX visible in the text: {info['rawTex'][:3]}"
     broken = [img["src"] for img in info["images"] if not img["ok"]]
     assert not broken, f"{name}: images that did not load: {broken}"
+    mute = [img["src"] for img in info["images"] if not img["described"]]
+    assert not mute, f"{name}: figures with neither alt text nor a caption: {mute}"
     assert not info["errorOutputs"], f"{name}: error/stderr output or docutils error shown: {info['errorOutputs'][:2]}"
     assert not info["traceback"], f"{name}: a Python traceback is shown on the page"
     remote = [u for u in info["requests"] if not u.startswith((info["base"], "data:", "blob:", "about:"))]

@@ -146,21 +146,18 @@ class Chromium:
     def new_page(self, width: int = 1280, height: int = 900) -> Page:
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        page = Page(self, session)
+        page = Page(self, session, (width, height))
         for domain in ("Page", "Runtime", "Network", "Log"):
             page.send(f"{domain}.enable")
-        page.send(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
-        )
+        page._set_viewport(width, height)
         return page
 
 
 class Page:
     """One tab: navigate, evaluate JavaScript, take screenshots, print to PDF."""
 
-    def __init__(self, browser: Chromium, session: str) -> None:
-        self.browser, self.session = browser, session
+    def __init__(self, browser: Chromium, session: str, viewport: tuple[int, int] = (1280, 900)) -> None:
+        self.browser, self.session, self.viewport = browser, session, viewport
 
     def send(self, method: str, params: dict | None = None, timeout: float | None = None):
         return self.browser.send(method, params, session=self.session, timeout=timeout)
@@ -205,19 +202,29 @@ class Page:
         return out
 
     def screenshot(self, path: str | os.PathLike, full_page: bool = True, max_height: int = 16000) -> pathlib.Path:
-        """Write a PNG of the page (the whole page up to ``max_height`` pixels, or the viewport)."""
-        params: dict = {"format": "png"}
+        """Write a PNG of the page: the whole page (up to ``max_height`` pixels tall) or just the viewport.
+
+        For a full page the viewport is made as tall as the page, keeping its width, so the layout is the one
+        a reader sees (capturing "beyond the viewport" instead can shift wide pages sideways).
+        """
+        width, height = self.viewport
         if full_page:
-            size = self.send("Page.getLayoutMetrics")["cssContentSize"]
-            params |= {
-                "captureBeyondViewport": True,
-                "clip": {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], max_height), "scale": 1},
-            }
-        data = self.send("Page.captureScreenshot", params, timeout=120)["data"]
+            self.evaluate("window.scrollTo(0, 0)")
+            full = self.send("Page.getLayoutMetrics")["cssContentSize"]["height"]
+            self._set_viewport(width, int(min(max(full, height), max_height)))
+        try:
+            data = self.send("Page.captureScreenshot", {"format": "png"}, timeout=120)["data"]
+        finally:
+            if full_page:
+                self._set_viewport(width, height)
         path = pathlib.Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(data))
         return path
+
+    def _set_viewport(self, width: int, height: int) -> None:
+        metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
+        self.send("Emulation.setDeviceMetricsOverride", metrics)
 
     def pdf(self, path: str | os.PathLike, **options: object) -> pathlib.Path:
         """Print the page to PDF (A4, backgrounds on, CSS page rules honoured); ``options`` override."""
