@@ -3,28 +3,27 @@
 w_{j,r}^{(t+1)} = w_{j,r}^{(t)} − η ∇_{w_{j,r}} L_S(W^{(t)})
 γ^{(t+1)}_{j,r}   = γ^{(t)}_{j,r}   − (η‖μ‖²/(nm)) Σ_i ℓ'_i ỹ_i y_i σ'(⟨w_{j,r}^{(t)}, y_i μ⟩)
 ρ^{(t+1)}_{j,r,i} = ρ^{(t)}_{j,r,i} − (η/(nm)) ℓ'_i · j ỹ_i · σ'(⟨w_{j,r}^{(t)}, ξ_i⟩) ‖ξ_i‖²
+
+How it is computed (:mod:`lnfl.engine`).  The network sees W only through its projections on the patches
+[μ; −μ; ξ_1; …; ξ_n], and W − W⁽⁰⁾ stays in their span, so GD runs either on W (two matrix products of
+O(m n d) per step) or on the projections alone with the Gram matrix of the patches (O(m n²) per step, free
+of d); γ and ρ are read off the accumulated coefficients.  :func:`train_batch` runs K configurations with
+the same n, m and d as batched products.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
+from . import engine as _engine
 from ._validate import check_int, check_positive
 from .data import Dataset, SignalNoiseModel
-from .model import (
-    _check_pair,
-    _gd_coefficients,
-    _output,
-    _projections,
-    _sign_j,
-    dloss,
-    init_weights,
-    logistic_loss,
-)
+from .model import init_weights, logistic_loss
 
-__all__ = ["REFERENCE", "History", "Setup", "TrainingDivergedError", "setup", "train"]
+__all__ = ["REFERENCE", "History", "Setup", "TrainingDivergedError", "setup", "train", "train_batch"]
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -160,110 +159,84 @@ def setup(seed: int = 0, n_test: int = 2000, dtype: torch.dtype = torch.float64,
     return Setup(model, data, test, W0, check_positive("eta", cfg["eta"]))
 
 
+def _run(
+    engine: str,
+    W0s: Sequence[torch.Tensor],
+    datas: Sequence[Dataset],
+    etas: Sequence[float],
+    steps: int,
+    record_every: int,
+    tests: Sequence[Dataset | SignalNoiseModel | None],
+    rho_dtype: torch.dtype | None,
+) -> list[History]:
+    """Pick the engine ("auto": projections when n < d, where they are the cheaper state) and run it."""
+    if engine not in ("auto", "weights", "coef"):
+        raise ValueError(f"engine must be 'auto', 'weights' or 'coef', got {engine!r}")
+    if engine == "auto":
+        engine = "coef" if datas and isinstance(datas[0], Dataset) and datas[0].n < datas[0].d else "weights"
+    space = _engine.CoefSpace if engine == "coef" else _engine.WeightSpace
+    try:
+        runs = _engine.run_gd(space, W0s, datas, etas, steps, record_every, tests, rho_dtype)
+    except _engine.Diverged as e:
+        t, k, eta = e.args
+        where = f" (configuration {k})" if len(datas) > 1 else ""
+        raise TrainingDivergedError(
+            f"training diverged at step {t}{where}: the network output became non-finite with eta={eta:g}; "
+            f"try a smaller step size, e.g. eta={eta / 10:g}"
+        ) from None
+    return [History(**fields) for fields in runs]
+
+
 def train(
     W0: torch.Tensor,
     data: Dataset,
     eta: float = 0.1,
     steps: int = 3000,
     record_every: int = 1,
-    test: Dataset | None = None,
+    test: Dataset | SignalNoiseModel | None = None,
+    rho_dtype: torch.dtype | None = None,
+    engine: str = "auto",
 ) -> History:
     """Run ``steps`` steps of full-batch GD from W⁽⁰⁾ on ``data`` with step size η = ``eta``.
 
     Records, at step 0, every ``record_every`` steps and at the last step, the loss, the decomposition
     coefficients γ and ρ (by the exact recursion, theory.md §4), the margins ỹ_i f and the accuracies listed
-    in :class:`History`.  If ``test`` is given, test accuracy is measured against its true labels y and
-    against its observed labels ỹ.  Raises :class:`TrainingDivergedError` if the loss becomes non-finite.
+    in :class:`History`.
+
+    - ``test``: a :class:`~lnfl.data.Dataset` (accuracy on it, against its true labels y and its observed labels
+      ỹ), a :class:`~lnfl.data.SignalNoiseModel` (accuracy on the model's whole distribution, from the Gaussian
+      of the projections ⟨w_{j,r}, ξ⟩, :data:`lnfl.engine.GAUSSIAN_TEST_DRAWS` fixed draws) or ``None``.
+    - ``rho_dtype=torch.float32`` stores ρ in half the memory where exactness is not at stake (training itself
+      stays in W's dtype).  Long runs stay small with ``record_every``.
+    - ``engine``: ``"weights"`` keeps W and costs O(m n d) per step; ``"coef"`` keeps only the projections
+      (:mod:`lnfl.engine`) and costs O(m n²) per step whatever d; ``"auto"`` (default) takes ``"coef"`` when
+      n < d.  Both give the same History up to rounding.
+
+    Raises :class:`TrainingDivergedError` if the loss becomes non-finite.
     """
-    W0 = _check_pair(W0, data)
-    eta = check_positive("eta", eta)
-    steps = check_int("steps", steps, minimum=0)
-    record_every = check_int("record_every", record_every)
-    if test is not None:
-        if not isinstance(test, Dataset):
-            raise TypeError(f"test must be an lnfl.data.Dataset or None, got {type(test).__name__}")
-        _check_pair(W0, test)
+    return _run(engine, [W0], [data], [eta], steps, record_every, [test], rho_dtype)[0]
 
-    m = W0.shape[1]
-    n = data.n
-    j = _sign_j(W0)
-    mu_sq = data.mu.dot(data.mu)
-    xi_sq = (data.xi * data.xi).sum(dim=1)  # ‖ξ_i‖², (n,)
-    clean, noisy = data.clean, data.noisy
 
-    W = W0.clone()
-    gamma = torch.zeros(2, m, dtype=W0.dtype, device=W0.device)
-    rho = torch.zeros(2, m, n, dtype=W0.dtype, device=W0.device)
-    rec: dict[str, list] = {k: [] for k in ("t", "loss", "gamma", "rho", "margin", "scalars")}
-    # group sums over S_t and S_f, divided afterwards so "all fitted" is exactly 1.0 (NaN for an empty set)
-    n_clean, n_noisy = int(clean.sum()), int(noisy.sum())
-    clean_f, noisy_f = clean.to(W0.dtype), noisy.to(W0.dtype)
-    inv_clean = 1.0 / n_clean if n_clean else float("nan")
-    inv_noisy = 1.0 / n_noisy if n_noisy else float("nan")
-    nan2 = torch.full((2,), float("nan"), dtype=W0.dtype, device=W0.device)
+def train_batch(
+    setups: Sequence[Setup],
+    steps: int = 3000,
+    record_every: int = 1,
+    test: str = "sample",
+    rho_dtype: torch.dtype | None = None,
+    engine: str = "auto",
+) -> list[History]:
+    """:func:`train` on K setups at once (same n, m and d; any seeds, τ, n·SNR², η): one History per setup,
+    equal to K separate runs up to rounding, computed with batched matrix products.
 
-    for t in range(steps + 1):
-        w_mu, w_xi = _projections(W, data)
-        margin, a, b = _gd_coefficients(w_mu, w_xi, data)
-        if not bool(torch.isfinite(margin).all()):
-            raise TrainingDivergedError(
-                f"training diverged at step {t}: the network output became non-finite with eta={eta:g}; "
-                f"try a smaller step size, e.g. eta={eta / 10:g}"
-            )
-        if t % record_every == 0 or t == steps:
-            fitted = (margin > 0).to(W.dtype)
-            true_ok = (data.y * data.y_obs * margin > 0).to(W.dtype)  # y_i f > 0
-            abs_dl = -dloss(margin)
-            if test is not None:
-                f_test = _output(*_projections(W, test), test.y)
-                test_stats = torch.stack(
-                    [(f_test * test.y > 0).to(W.dtype).mean(), (f_test * test.y_obs > 0).to(W.dtype).mean()]
-                )
-            else:
-                test_stats = nan2
-            rec["t"].append(t)
-            rec["loss"].append(logistic_loss(margin).mean())
-            rec["gamma"].append(gamma)
-            rec["rho"].append(rho)
-            rec["margin"].append(margin)
-            rec["scalars"].append(
-                torch.cat(
-                    [
-                        torch.stack(
-                            [
-                                fitted.sum() / n,
-                                (fitted @ clean_f) * inv_clean,
-                                (fitted @ noisy_f) * inv_noisy,
-                                (true_ok @ noisy_f) * inv_noisy,
-                            ]
-                        ),
-                        test_stats,
-                        torch.stack([(abs_dl @ clean_f) * inv_clean, (abs_dl @ noisy_f) * inv_noisy]),
-                    ]
-                )
-            )
-        if t == steps:
-            break
-        W = W - eta * (a[:, :, None] * data.mu + b @ data.xi)
-        gamma = gamma - eta * mu_sq * j * a
-        rho = rho - eta * xi_sq * b
+    ``test`` is ``"sample"`` (each setup's test set), ``"gaussian"`` (each setup's model: the whole
+    distribution, see :func:`train`) or ``"none"``.
 
-    sc = torch.stack(rec["scalars"]).to(torch.float64)
-    return History(
-        t=torch.tensor(rec["t"]),
-        loss=torch.stack(rec["loss"]),
-        gamma=torch.stack(rec["gamma"]),
-        rho=torch.stack(rec["rho"]),
-        margin=torch.stack(rec["margin"]),
-        train_acc=sc[:, 0],
-        train_acc_clean=sc[:, 1],
-        train_acc_noisy=sc[:, 2],
-        noisy_true_acc=sc[:, 3],
-        test_acc=sc[:, 4],
-        test_acc_noisy_labels=sc[:, 5],
-        mean_abs_dloss_clean=sc[:, 6],
-        mean_abs_dloss_noisy=sc[:, 7],
-        W=W,
-        W0=W0,
-        eta=eta,
-    )
+    >>> hists = train_batch([setup(seed=s, tau_plus=0.1, tau_minus=0.1) for s in range(4)], steps=1000)
+    """
+    if not isinstance(setups, Sequence) or not setups or not all(isinstance(s, Setup) for s in setups):
+        raise TypeError("setups must be a non-empty list of lnfl.training.Setup (from lnfl.training.setup)")
+    if test not in ("sample", "gaussian", "none"):
+        raise ValueError(f"test must be 'sample', 'gaussian' or 'none', got {test!r}")
+    tests = [{"sample": s.test, "gaussian": s.model, "none": None}[test] for s in setups]
+    W0s, datas, etas = [s.W0 for s in setups], [s.data for s in setups], [s.eta for s in setups]
+    return _run(engine, W0s, datas, etas, steps, record_every, tests, rho_dtype)

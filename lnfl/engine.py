@@ -1,0 +1,290 @@
+"""The numerical core of :func:`lnfl.training.train`: gradient descent seen through the projections.
+
+Every input x_i has two patches, y_i μ and ξ_i, so all the patches of the training set are the rows of
+
+    Z = [μ; −μ; ξ_1; …; ξ_n]  ∈ ℝ^{(n+2)×d},
+
+and the network sees its weights only through the projections P = W Zᵀ (2m × (n+2)).  Its gradient is C Z
+for a coefficient matrix C (:func:`coefficients`); since every update lies in span{μ, ξ_i} (theory.md §4),
+
+    W⁽ᵗ⁾ = W⁽⁰⁾ + A⁽ᵗ⁾ Z,   A⁽ᵗ⁺¹⁾ = A⁽ᵗ⁾ − ηC⁽ᵗ⁾,   γ_{j,r} = j (A_{j,r,μ} − A_{j,r,−μ}) ‖μ‖²,   ρ_{j,r,i} = A_{j,r,ξ_i} ‖ξ_i‖².
+
+Two interchangeable ways to hold the state, for K configurations with the same n, m, d at once:
+
+- :class:`WeightSpace` keeps W: per step P = W Zᵀ and W ← W − ηC Z, two batched products of 2·K·2m(n+2)d flops.
+- :class:`CoefSpace` keeps P only: P ← P − ηC G with the Gram matrix G = Z Zᵀ, one product of 2·K·2m(n+2)²
+  flops, **whatever d is**.  The cost in d is paid once (G, W⁽⁰⁾Zᵀ, W⁽⁰⁾W⁽⁰⁾ᵀ: about 2(n+2)(n+2+2m)d flops),
+  and the final W is rebuilt once as W⁽⁰⁾ + A Z.
+
+Test accuracy needs no weights either: on a test set with patches X = [μ; −μ; ξ'_1; …],
+W Xᵀ = W⁽⁰⁾Xᵀ + A (Z Xᵀ) from the cross-Gram matrix Z Xᵀ; on the model's whole distribution,
+(⟨w_{j,r}, ξ⟩)_{j,r} for a fresh ξ ~ N(0, σ_ξ² I) is a 2m-dimensional Gaussian with covariance σ_ξ² W Wᵀ, and
+W Wᵀ = W⁽⁰⁾W⁽⁰⁾ᵀ + W⁽⁰⁾Zᵀ Aᵀ + A Z W⁽⁰⁾ᵀ + A G Aᵀ is built from Gram matrices alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+from ._validate import check_dtype, check_int, check_positive
+from .data import Dataset, SignalNoiseModel
+from .model import _check_pair, dloss, logistic_loss
+
+__all__ = ["GAUSSIAN_TEST_DRAWS", "WeightSpace", "CoefSpace", "run_gd", "Diverged"]
+
+#: Fixed draws of the Gaussian of test projections used when the test set is a SignalNoiseModel
+#: (Monte Carlo error of an accuracy p: √(p(1 − p)/draws) ≤ 0.004).
+GAUSSIAN_TEST_DRAWS = 16384
+
+TestSpec = Dataset | SignalNoiseModel | None
+
+
+class Diverged(FloatingPointError):
+    """The network output became non-finite (lnfl.training re-raises it as TrainingDivergedError)."""
+
+
+class WeightSpace:
+    """W⁽ᵗ⁾ kept explicitly: per step P = W Zᵀ and W ← W − ηC Z.  ``X``: test inputs (K, p, d) or None."""
+
+    def __init__(self, W0: torch.Tensor, Z: torch.Tensor, X: torch.Tensor | None) -> None:
+        self.W, self.Z, self.X = W0.clone(), Z, X
+        self.P = torch.bmm(self.W, Z.transpose(1, 2))
+
+    def step(self, eta_C: torch.Tensor) -> None:
+        """W ← W − (ηC) Z, then P = W Zᵀ."""
+        self.W.baddbmm_(eta_C, self.Z, alpha=-1.0)
+        self.P = torch.bmm(self.W, self.Z.transpose(1, 2))
+
+    def test_projections(self, A: torch.Tensor) -> torch.Tensor:
+        """W Xᵀ, shape (K, 2m, p)."""
+        return torch.bmm(self.W, self.X.transpose(1, 2))
+
+    def weight_gram(self, A: torch.Tensor) -> torch.Tensor:
+        """W Wᵀ, shape (K, 2m, 2m)."""
+        return torch.bmm(self.W, self.W.transpose(1, 2))
+
+    def weights(self, A: torch.Tensor) -> torch.Tensor:
+        return self.W
+
+
+class CoefSpace:
+    """The state as projections P (K, 2m, n+2) and Gram matrices; per-step cost O(K m n²), free of d."""
+
+    def __init__(self, W0: torch.Tensor, Z: torch.Tensor, X: torch.Tensor | None) -> None:
+        Zt = Z.transpose(1, 2)
+        self.W0, self.Z = W0, Z
+        self.G = torch.bmm(Z, Zt)  # G = Z Zᵀ, (K, n+2, n+2)
+        self.P0 = torch.bmm(W0, Zt)  # W⁽⁰⁾ Zᵀ, (K, 2m, n+2)
+        self.P = self.P0.clone()
+        self.W0W0 = torch.bmm(W0, W0.transpose(1, 2))  # W⁽⁰⁾ W⁽⁰⁾ᵀ, (K, 2m, 2m)
+        if X is not None:
+            self.H = torch.bmm(Z, X.transpose(1, 2))  # cross-Gram Z Xᵀ, (K, n+2, p)
+            self.Q0 = torch.bmm(W0, X.transpose(1, 2))  # W⁽⁰⁾ Xᵀ, (K, 2m, p)
+
+    def step(self, eta_C: torch.Tensor) -> None:
+        """P ← P − (ηC) G: the GD step seen through the projections."""
+        self.P.baddbmm_(eta_C, self.G, alpha=-1.0)
+
+    def test_projections(self, A: torch.Tensor) -> torch.Tensor:
+        """W Xᵀ = W⁽⁰⁾ Xᵀ + A (Z Xᵀ)."""
+        return torch.baddbmm(self.Q0, A, self.H)
+
+    def weight_gram(self, A: torch.Tensor) -> torch.Tensor:
+        """W Wᵀ = W⁽⁰⁾W⁽⁰⁾ᵀ + W⁽⁰⁾Zᵀ Aᵀ + A Z W⁽⁰⁾ᵀ + A G Aᵀ."""
+        cross = torch.bmm(self.P0, A.transpose(1, 2))
+        return self.W0W0 + cross + cross.transpose(1, 2) + torch.bmm(torch.bmm(A, self.G), A.transpose(1, 2))
+
+    def weights(self, A: torch.Tensor) -> torch.Tensor:
+        """W = W⁽⁰⁾ + A Z (one product, cost n·d, at the end)."""
+        return torch.baddbmm(self.W0, A, self.Z)
+
+
+def _signs(m: int, like: torch.Tensor) -> torch.Tensor:
+    """j for the 2m filters in the flattened order (j = +1: r = 1..m, then j = −1: r = 1..m)."""
+    return torch.cat([torch.ones(m), -torch.ones(m)]).to(dtype=like.dtype, device=like.device)
+
+
+def _inputs(data: Dataset) -> torch.Tensor:
+    """Z = [μ; −μ; ξ_1; …; ξ_n], shape (n + 2, d): every patch any sample has (its signal patch y_i μ is ±μ)."""
+    return torch.cat([data.mu[None, :], -data.mu[None, :], data.xi], dim=0)
+
+
+def _signal_row(y: torch.Tensor) -> torch.Tensor:
+    """c_i, the row of Z holding sample i's signal patch: 0 (μ) when y_i = +1, 1 (−μ) when y_i = −1; (K, n)."""
+    return (y < 0).long()
+
+
+def _incidence(y: torch.Tensor) -> torch.Tensor:
+    """Eᵀ (K, n, n + 2): E_{z,i} = 1 when row z of Z is one of sample i's two patches (c_i and 2 + i)."""
+    K, n = y.shape
+    E_T = torch.zeros(K, n, n + 2, dtype=y.dtype, device=y.device)
+    E_T.scatter_(2, _signal_row(y)[:, :, None], 1.0)
+    E_T[:, torch.arange(n), 2 + torch.arange(n)] = 1.0
+    return E_T
+
+
+def outputs(S: torch.Tensor, c: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+    """f(W, x_i) = (1/m) Σ_{j,r} j [σ(⟨w_{j,r}, y_i μ⟩) + σ(⟨w_{j,r}, ξ_i⟩)], shape (K, n).
+
+    S = σ(P) (K, 2m, n + 2): the activations on the rows of Z = [μ; −μ; ξ_1; …]; c (K, n) from :func:`_signal_row`.
+    """
+    F = j @ S  # Σ_{j,r} j σ(⟨w_{j,r}, z⟩) for every row z of Z, (K, n + 2)
+    return (F.gather(1, c) + F[:, 2:]) / (S.shape[1] // 2)
+
+
+def coefficients(S: torch.Tensor, q: torch.Tensor, E_T: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+    """C, with ∇_{w_{j,r}} L_S = Σ_z C_{j,r,z} z over the rows z of Z, given S = σ(P) and q_i = ℓ'_i ỹ_i/(nm).
+
+    ∇_{w_{j,r}} L_S = Σ_i q_i j Σ_{patches z of x_i} σ'(⟨w_{j,r}, z⟩) z, so C_{j,r,z} = j σ'(⟨w_{j,r}, z⟩) (q Eᵀ)_z:
+    (q Eᵀ)_μ = Σ_{y_i=+1} q_i, (q Eᵀ)_{−μ} = Σ_{y_i=−1} q_i, (q Eᵀ)_{ξ_i} = q_i.  σ'(z) = 1(z > 0) as in PyTorch,
+    computed as sign(σ(z)).  Shape (K, 2m, n + 2).
+    """
+    return torch.sign(S) * (j[:, None] * torch.bmm(q[:, None, :], E_T))
+
+
+def _gaussian_test(space, A: torch.Tensor, P_mu: torch.Tensor, models, j: torch.Tensor, u: torch.Tensor):
+    """Test accuracy against true and observed labels on the models' distributions, shape (K, 2).
+
+    g = L u with L Lᵀ = σ_ξ² W Wᵀ and fixed standard normal draws u; f = s_y + (1/m) Σ j σ(g) where
+    s_y = (1/m) Σ j σ(y⟨w, μ⟩).  P₊ = P(f > 0 | y = +1), P₋ = P(f < 0 | y = −1); labels are balanced and the
+    observed test label flips at τ₊ (y = +1) or τ₋ (y = −1).
+    """
+    m, dt = P_mu.shape[1] // 2, A.dtype
+    sigma2 = torch.tensor([mo.sigma_xi**2 for mo in models], dtype=dt, device=A.device)
+    evals, evecs = torch.linalg.eigh(sigma2[:, None, None] * space.weight_gram(A))
+    L = evecs * evals.clamp(min=0).sqrt()[:, None, :]
+    h = (torch.relu(u @ L.transpose(1, 2)) @ j) / m  # the noise part of f, (K, draws)
+    p_pos = ((torch.relu(P_mu) @ j / m)[:, None] + h > 0).to(dt).mean(1)
+    p_neg = ((torch.relu(-P_mu) @ j / m)[:, None] + h < 0).to(dt).mean(1)
+    tp, tm = (
+        torch.tensor([getattr(mo, k) for mo in models], dtype=dt, device=A.device) for k in ("tau_plus", "tau_minus")
+    )
+    noisy = ((1 - tp) * p_pos + tp * (1 - p_pos) + (1 - tm) * p_neg + tm * (1 - p_neg)) / 2
+    return torch.stack([(p_pos + p_neg) / 2, noisy], dim=1)
+
+
+def _check_batch(W0s, datas, etas, tests) -> None:
+    if not len(datas) or not len(W0s) == len(datas) == len(etas) == len(tests):
+        raise ValueError(f"a batch needs K >= 1 matching W0s, datas, etas, tests, got {len(W0s)}, {len(datas)}")
+    for k, (W0, data, test) in enumerate(zip(W0s, datas, tests, strict=True)):
+        _check_pair(W0, data)
+        check_positive("eta", etas[k])
+        if isinstance(test, Dataset):
+            _check_pair(W0, test)
+        elif isinstance(test, SignalNoiseModel):
+            if test.d != data.d or not torch.allclose(test.mu.to(data.mu), data.mu):
+                raise ValueError(f"test model must have the training data's d = {data.d} and μ, got d = {test.d}")
+        elif test is not None:
+            raise TypeError(
+                f"test must be an lnfl.data.Dataset, an lnfl.data.SignalNoiseModel or None, got {type(test).__name__}"
+            )
+        first = (W0s[0].shape, datas[0].n, datas[0].xi.dtype, datas[0].xi.device, type(tests[0]))
+        if (W0.shape, data.n, data.xi.dtype, data.xi.device, type(test)) != first:
+            raise ValueError(
+                f"configuration {k} differs from configuration 0 in m, d, n, dtype, device or kind of test; "
+                "a batch needs the same n, m and d everywhere"
+            )
+        if isinstance(test, Dataset) and test.n != tests[0].n:
+            raise ValueError(f"test sets must have the same size, got {tests[0].n} and {test.n} (configuration {k})")
+
+
+def run_gd(
+    space_type: Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], WeightSpace | CoefSpace],
+    W0s: Sequence[torch.Tensor],
+    datas: Sequence[Dataset],
+    etas: Sequence[float],
+    steps: int,
+    record_every: int,
+    tests: Sequence[TestSpec],
+    rho_dtype: torch.dtype | None = None,
+) -> list[dict[str, object]]:
+    """``steps`` GD steps on K configurations at once; one dict of :class:`lnfl.training.History` fields each.
+
+    Per step only P, A and the margins ỹ_i f are touched; at the recorded steps the margins, A and the test
+    statistics are kept, and everything else (loss, accuracies, mean |ℓ'|) is computed once at the end.
+    """
+    steps = check_int("steps", steps, minimum=0)
+    record_every = check_int("record_every", record_every)
+    if rho_dtype is not None:
+        check_dtype("rho_dtype", rho_dtype)
+    _check_batch(W0s, datas, etas, tests)
+    K, (_, m, d), n = len(datas), W0s[0].shape, datas[0].n
+    W0 = torch.stack(W0s).reshape(K, 2 * m, d)
+    dt, dev = W0.dtype, W0.device
+    y, y_obs = torch.stack([x.y for x in datas]), torch.stack([x.y_obs for x in datas])
+    eta = torch.tensor([float(e) for e in etas], dtype=dt, device=dev)
+    eta_q = (eta / (n * m))[:, None] * y_obs  # η q_i / ℓ'_i, so that ηC = coefficients(P, ℓ' · eta_q, …)
+    c, E_T, j = _signal_row(y), _incidence(y), _signs(m, W0)
+    X = torch.stack([_inputs(x) for x in tests]) if isinstance(tests[0], Dataset) else None
+    if X is not None:
+        yt, yt_obs = torch.stack([x.y for x in tests]), torch.stack([x.y_obs for x in tests])
+        ct = _signal_row(yt)
+    space = space_type(W0, torch.stack([_inputs(x) for x in datas]), X)
+    if isinstance(tests[0], SignalNoiseModel):
+        u = torch.randn(GAUSSIAN_TEST_DRAWS, 2 * m, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        u = u.to(dtype=dt, device=dev)
+
+    A = torch.zeros(K, 2 * m, n + 2, dtype=dt, device=dev)
+    ts, margins, A_mu, A_xi, test_stats = [], [], [], [], []
+    for t in range(steps + 1):
+        S = torch.relu(space.P)  # σ(⟨w_{j,r}, z⟩) for every patch z
+        margin = y_obs * outputs(S, c, j)
+        if not bool(torch.isfinite(margin).all()):
+            k = int((~torch.isfinite(margin)).any(1).nonzero()[0, 0])
+            raise Diverged(t, k, float(eta[k]))
+        if t % record_every == 0 or t == steps:
+            ts.append(t)
+            margins.append(margin)
+            A_mu.append(A[:, :, 0] - A[:, :, 1])  # the coefficient of μ (rows μ and −μ of Z)
+            A_xi.append(A[:, :, 2:].to(rho_dtype or dt, copy=True))
+            if X is not None:
+                ft = outputs(torch.relu(space.test_projections(A)), ct, j)
+                test_stats.append(torch.stack([(ft * yt > 0).to(dt).mean(1), (ft * yt_obs > 0).to(dt).mean(1)], 1))
+            elif tests[0] is not None:
+                test_stats.append(_gaussian_test(space, A, space.P[:, :, 0], tests, j, u))
+        if t == steps:
+            break
+        eta_C = coefficients(S, dloss(margin) * eta_q, E_T, j)
+        A.sub_(eta_C)
+        space.step(eta_C)
+
+    W = space.weights(A).reshape(K, 2, m, d)
+    M = torch.stack(margins, dim=1)  # (K, T, n)
+    T = M.shape[1]
+    mu_sq = torch.stack([x.mu.dot(x.mu) for x in datas])  # ‖μ‖²
+    xi_sq = torch.stack([(x.xi * x.xi).sum(1) for x in datas])  # ‖ξ_i‖²
+    gamma = j * torch.stack(A_mu, dim=1) * mu_sq[:, None, None]  # γ = j A_μ ‖μ‖², (K, T, 2m)
+    rho = torch.stack(A_xi, dim=1) * xi_sq[:, None, None, :].to(rho_dtype or dt)  # ρ_i = A_i ‖ξ_i‖²
+    tst = torch.stack(test_stats, 1) if test_stats else torch.full((K, T, 2), float("nan"), dtype=dt, device=dev)
+    clean = (y_obs == y).to(dt)[:, None, :]
+    noisy = 1 - clean
+
+    def over(v: torch.Tensor, S: torch.Tensor) -> torch.Tensor:  # mean over the set S (NaN when S is empty)
+        return (v * S).sum(-1) / S.sum(-1)
+
+    fitted = (M > 0).to(dt)
+    true_ok = (y[:, None, :] * y_obs[:, None, :] * M > 0).to(dt)  # y_i f > 0
+    abs_dl = -dloss(M)
+    return [
+        {
+            "t": torch.tensor(ts),
+            "loss": logistic_loss(M[k]).mean(-1),
+            "gamma": gamma[k].reshape(T, 2, m),
+            "rho": rho[k].reshape(T, 2, m, n),
+            "margin": M[k],
+            "train_acc": fitted[k].mean(-1),
+            "train_acc_clean": over(fitted[k], clean[k]),
+            "train_acc_noisy": over(fitted[k], noisy[k]),
+            "noisy_true_acc": over(true_ok[k], noisy[k]),
+            "test_acc": tst[k, :, 0].to(torch.float64),
+            "test_acc_noisy_labels": tst[k, :, 1].to(torch.float64),
+            "mean_abs_dloss_clean": over(abs_dl[k], clean[k]),
+            "mean_abs_dloss_noisy": over(abs_dl[k], noisy[k]),
+            "W": W[k],
+            "W0": W0s[k],
+            "eta": float(etas[k]),
+        }
+        for k in range(K)
+    ]
