@@ -42,6 +42,7 @@ PREPARE_JS = r"""
     .bd-header-article, .toggle-button, .copybtn, .headerlink { display: none !important; }
     .bd-main .bd-content .bd-article-container { max-width: 100% !important; }
     img { max-width: 100% !important; break-inside: avoid; }
+    pre { white-space: pre-wrap !important; overflow-wrap: anywhere; }   /* long code lines wrap, not clip */
     figure, .proof, .exercise, .solution, .cell_output { break-inside: avoid; }
     .bd-container, .bd-container__inner, .bd-main, .bd-content, .bd-article-container, .bd-article,
     .bd-page-width { display: block !important; }
