@@ -180,7 +180,7 @@ class _Run:
     hist: History
 
 
-@lru_cache(maxsize=48)
+@lru_cache(maxsize=16)  # a History with m = 50 holds ~10 MB of ρ: keep the cache small
 def _cached_run(tau: float, n_snr2: float, eta: float, m: int, n: int, d: int, steps: int, seed: int) -> _Run:
     with _one_thread():
         s = setup(seed=seed, n_test=SMALL["n_test"], d=d, n=n, m=m, n_snr2=n_snr2, tau_plus=tau, tau_minus=tau, eta=eta)
