@@ -410,3 +410,16 @@ def test_instructors_guide_lists_every_exercise():
     assert listed - labels == set(), (
         f"appendix/instructors.md lists exercises that do not exist: {sorted(listed - labels)}"
     )
+
+
+def test_cli_add_colab_cell_in_place(tmp_path, capsys, monkeypatch):
+    _write(tmp_path, "a.ipynb", simple())
+    path = tmp_path / "a.ipynb"
+    assert cw.main(["add-colab-cell", str(path), "--url", URL]) == 0
+    assert cw.main(["add-colab-cell", str(path), "--url", URL]) == 0
+    nb = json.loads(path.read_text())
+    firsts = ["".join(c["source"]) for c in nb["cells"][:2]]
+    assert firsts[0].startswith(cw.COLAB_MARKER) and firsts[1] == "# Title", "one Colab cell, first"
+    monkeypatch.chdir(tmp_path)  # no _config.yml here: no repository URL to use
+    assert cw.main(["add-colab-cell", str(path)]) == 1
+    assert "repository.url" in capsys.readouterr().err
