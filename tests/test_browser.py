@@ -10,8 +10,9 @@ each page, in the theme's light and dark modes, is written to ``_build/screensho
 at (``<page>.png`` and ``<page>-dark.png``).
 
 Runs on the BUILT book (``book_build`` fixture in conftest.py) and only where a ``chromium`` executable
-exists: elsewhere every test here is skipped with a message that says so.  The static check that no
-page references a remote script or stylesheet needs no browser and always runs.
+exists: elsewhere every test here is skipped with a message that says so.  Two static checks need no
+browser and always run: no page references a remote script or stylesheet, and every figure image is
+opaque (readable in dark mode) and at least 500 px wide.
 """
 
 from __future__ import annotations
@@ -260,3 +261,20 @@ def test_no_page_loads_remote_scripts_or_styles(book_build):
     bad = {str(p.relative_to(HTML)): REMOTE_TAG.findall(p.read_text(encoding="utf-8")) for p in pages}
     bad = {k: v for k, v in bad.items() if v}
     assert not bad, f"pages that load from another host: {dict(list(bad.items())[:5])}"
+
+
+def test_figures_are_opaque_and_legible(book_build):
+    """Every figure image of the built book has an opaque background (readable in the theme's dark mode,
+    where a transparent PNG would put dark text on a dark page) and is at least 500 px wide."""
+    from matplotlib.image import imread
+
+    images = sorted((HTML / "_images").glob("*.png"))
+    assert images, "the built book has no figures"
+    problems = []
+    for path in images:
+        img = imread(path)
+        if img.ndim == 3 and img.shape[2] == 4 and float(img[..., 3].min()) < 1.0:
+            problems.append(f"{path.name}: transparent pixels (min alpha {float(img[..., 3].min()):.2f})")
+        if img.shape[1] < 500:
+            problems.append(f"{path.name}: only {img.shape[1]} px wide")
+    assert not problems, problems[:10]
