@@ -7,7 +7,7 @@ the notebook's directives) with their titles, widget outputs are rendered, every
 an existing page and anchor, the page asks for nothing from another host and raises no JavaScript
 error.  The appendix pages and the front page get the same generic checks.  A full-page screenshot of
 each page, in the theme's light and dark modes, is written to ``_build/screenshots/`` for people to look
-at (``<page>.png`` and ``<page>-dark.png``).
+at (``chapters_05_stage_one.png`` and ``chapters_05_stage_one-dark.png``, and so on).
 
 Runs on the BUILT book (``book_build`` fixture in conftest.py) and only where a ``chromium`` executable
 exists: elsewhere every test here is skipped with a message that says so.  Two static checks need no
