@@ -227,7 +227,14 @@ def run_gd(
         u = u.to(dtype=dt, device=dev)
 
     A = torch.zeros(K, 2 * m, n + 2, dtype=dt, device=dev)
-    ts, margins, A_mu, A_xi, test_stats = [], [], [], [], []
+    ts = [*range(0, steps + 1, record_every)] + ([steps] if steps % record_every else [])
+    T = len(ts)
+    # the records are written in place into buffers sized once, so a long history never exists twice in memory
+    M = torch.empty(K, T, n, dtype=dt, device=dev)  # margins ỹ_i f
+    A_mu = torch.empty(K, T, 2 * m, dtype=dt, device=dev)
+    rho = torch.empty(K, T, 2 * m, n, dtype=rho_dtype or dt, device=dev)
+    tst = torch.full((K, T, 2), float("nan"), dtype=dt, device=dev)  # test accuracy: true and observed labels
+    rec = 0
     for t in range(steps + 1):
         S = torch.relu(space.P)  # σ(⟨w_{j,r}, z⟩) for every patch z
         margin = y_obs * outputs(S, c, j)
@@ -235,15 +242,15 @@ def run_gd(
             k = int((~torch.isfinite(margin)).any(1).nonzero()[0, 0])
             raise Diverged(t, k, float(eta[k]))
         if t % record_every == 0 or t == steps:
-            ts.append(t)
-            margins.append(margin)
-            A_mu.append(A[:, :, 0] - A[:, :, 1])  # the coefficient of μ (rows μ and −μ of Z)
-            A_xi.append(A[:, :, 2:].to(rho_dtype or dt, copy=True))
+            M[:, rec] = margin
+            A_mu[:, rec] = A[:, :, 0] - A[:, :, 1]  # the coefficient of μ (rows μ and −μ of Z)
+            rho[:, rec] = A[:, :, 2:]
             if X is not None:
                 ft = outputs(torch.relu(space.test_projections(A)), ct, j)
-                test_stats.append(torch.stack([(ft * yt > 0).to(dt).mean(1), (ft * yt_obs > 0).to(dt).mean(1)], 1))
+                tst[:, rec] = torch.stack([(ft * yt > 0).to(dt).mean(1), (ft * yt_obs > 0).to(dt).mean(1)], 1)
             elif tests[0] is not None:
-                test_stats.append(_gaussian_test(space, A, space.P[:, :, 0], tests, j, u))
+                tst[:, rec] = _gaussian_test(space, A, space.P[:, :, 0], tests, j, u)
+            rec += 1
         if t == steps:
             break
         eta_C = coefficients(S, dloss(margin) * eta_q, E_T, j)
@@ -251,13 +258,10 @@ def run_gd(
         space.step(eta_C)
 
     W = space.weights(A).reshape(K, 2, m, d)
-    M = torch.stack(margins, dim=1)  # (K, T, n)
-    T = M.shape[1]
     mu_sq = torch.stack([x.mu.dot(x.mu) for x in datas])  # ‖μ‖²
     xi_sq = torch.stack([(x.xi * x.xi).sum(1) for x in datas])  # ‖ξ_i‖²
-    gamma = j * torch.stack(A_mu, dim=1) * mu_sq[:, None, None]  # γ = j A_μ ‖μ‖², (K, T, 2m)
-    rho = torch.stack(A_xi, dim=1) * xi_sq[:, None, None, :].to(rho_dtype or dt)  # ρ_i = A_i ‖ξ_i‖²
-    tst = torch.stack(test_stats, 1) if test_stats else torch.full((K, T, 2), float("nan"), dtype=dt, device=dev)
+    gamma = j * A_mu * mu_sq[:, None, None]  # γ = j A_μ ‖μ‖², (K, T, 2m)
+    rho.mul_(xi_sq[:, None, None, :].to(rho.dtype))  # ρ_i = A_i ‖ξ_i‖², in place
     clean = (y_obs == y).to(dt)[:, None, :]
     noisy = 1 - clean
 
