@@ -32,7 +32,7 @@ from ._validate import check_dtype, check_int, check_positive
 from .data import Dataset, SignalNoiseModel
 from .model import _check_pair, dloss, logistic_loss
 
-__all__ = ["GAUSSIAN_TEST_DRAWS", "WeightSpace", "CoefSpace", "run_gd", "Diverged"]
+__all__ = ["GAUSSIAN_TEST_DRAWS", "WeightSpace", "CoefSpace", "outputs", "coefficients", "run_gd", "Diverged"]
 
 #: Fixed draws of the Gaussian of test projections used when the test set is a SignalNoiseModel
 #: (Monte Carlo error of an accuracy p: √(p(1 − p)/draws) ≤ 0.004).
@@ -128,7 +128,7 @@ def _incidence(y: torch.Tensor) -> torch.Tensor:
 def outputs(S: torch.Tensor, c: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
     """f(W, x_i) = (1/m) Σ_{j,r} j [σ(⟨w_{j,r}, y_i μ⟩) + σ(⟨w_{j,r}, ξ_i⟩)], shape (K, n).
 
-    S = σ(P) (K, 2m, n + 2): the activations on the rows of Z = [μ; −μ; ξ_1; …]; c (K, n) from :func:`_signal_row`.
+    S = σ(P) (K, 2m, n + 2): the activations on the rows of Z = [μ; −μ; ξ_1; …]; c_i (K, n) is the row of sample i's signal patch (0 for μ when y_i = +1, 1 for −μ).
     """
     F = j @ S  # Σ_{j,r} j σ(⟨w_{j,r}, z⟩) for every row z of Z, (K, n + 2)
     return (F.gather(1, c) + F[:, 2:]) / (S.shape[1] // 2)
