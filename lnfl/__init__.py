@@ -5,13 +5,16 @@ Feature Learning Process* (ICML 2025).  One module per concept of the paper:
 
 - :mod:`lnfl.data`           the signal–noise data model and label flips (ỹ)
 - :mod:`lnfl.model`          the two-layer ReLU CNN, logistic loss, analytic gradient
-- :mod:`lnfl.training`       full-batch gradient descent with γ/ρ bookkeeping
+- :mod:`lnfl.training`       full-batch gradient descent with γ/ρ bookkeeping; batched runs (``train_batch``)
+- :mod:`lnfl.engine`         the numerical core: GD on the weights or, d-independently, on Gram matrices
 - :mod:`lnfl.decomposition`  the signal–noise decomposition by projection
 - :mod:`lnfl.theory`         SNR, T₁ order, Stage I growth ratio, the paper's bounds and conditions
 - :mod:`lnfl.race`           the clean/noisy race on γ and the measured Stage I growth ratio
 - :mod:`lnfl.stages`         Stage I/II quantities read off a run: ρ̄ vs γ per sample, gradient shares, T̂₁
 - :mod:`lnfl.selection`      the log 2 threshold, small-loss selection, early stopping, select-then-retrain
 - :mod:`lnfl.realdata`       real data offline (scikit-learn's 8×8 digits), a small CNN, GD/SGD trainer
+- :mod:`lnfl.regimes`        the sweeps of chapter 9: T̂₁ scaling, phase diagram, benign vs harmful
+- :mod:`lnfl.bench`          ``python -m lnfl.bench``: speed against autograd, GEMM throughput, engines
 - :mod:`lnfl.plotting`       the book's figure style: colour-blind-safe, clean/noisy colours, stage boundary
 """
 
