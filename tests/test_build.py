@@ -2,8 +2,6 @@
 
 import pathlib
 import re
-import subprocess
-import sys
 
 import pytest
 
@@ -15,14 +13,9 @@ pytestmark = pytest.mark.build
 
 
 @pytest.fixture(scope="module")
-def built():
-    jb = pathlib.Path(sys.executable).parent / "jupyter-book"
-    proc = subprocess.run(
-        [str(jb), "build", ".", "-W", "-n", "--keep-going"], cwd=ROOT, capture_output=True, text=True, timeout=3000
-    )
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"jupyter-book build failed:\n{log[-6000:]}"
-    return log
+def built(book_build):
+    """The log of the one strict build of the whole book (tests/conftest.py)."""
+    return book_build
 
 
 def test_build_has_no_warnings(built):
