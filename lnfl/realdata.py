@@ -15,13 +15,34 @@ exact count: round(τ₊·n₊) training images of the class labelled +1 and rou
 :func:`train_classifier` also runs mini-batch SGD (``batch_size=…``).  Any loader that returns an
 :class:`ImagePair` (for example a later CIFAR-10 loader with images of shape (3, 32, 32)) works with
 :func:`small_cnn` and :func:`train_classifier` unchanged.
+
+CIFAR-10 (the paper's experiment).  :func:`load_cifar10_pair` reads the CIFAR-10 *python* archive
+(``cifar-10-python.tar.gz``, or its extracted folder) from a local path, the environment variable
+``LNFL_CIFAR10`` or the default cache :func:`default_cifar10_path`; it never downloads.  Downloading is
+an explicit call, :func:`download_cifar10` (official URL, MD5 checked).  :func:`vgg_small` is a small
+VGG-style network for 3×32×32 images, and :func:`run_cifar10` trains it with mini-batch SGD
+(on a GPU when one is available):
+
+>>> path = download_cifar10()                       # once, online (about 163 MB)
+>>> hist = run_cifar10(seed=0, device="cuda")       # airplane vs automobile, 20% flips
+
+:func:`split_validation` carves a *noisy* validation set out of the training set (its labels keep their
+flips), and ``train_classifier(..., val=…)`` records the accuracy on it against those observed labels:
+the quantity a practitioner can use for early stopping.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import numbers
-from dataclasses import dataclass
+import os
+import pickle
+import tarfile
+import tempfile
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -30,7 +51,20 @@ from .model import logistic_loss
 from .training import TrainingDivergedError
 
 __all__ = [
+    "CIFAR10_CLASSES",
+    "CIFAR10_MD5",
+    "CIFAR10_REFERENCE",
+    "CIFAR10_URL",
     "DIGITS_REFERENCE",
+    "VGGSmall",
+    "cifar10_available",
+    "default_cifar10_path",
+    "download_cifar10",
+    "find_cifar10",
+    "load_cifar10_pair",
+    "run_cifar10",
+    "split_validation",
+    "vgg_small",
     "ImageData",
     "ImagePair",
     "RealHistory",
@@ -250,6 +284,9 @@ class RealHistory:
     lr: float
     batch_size: int | None
     """None for full-batch gradient descent."""
+    val_acc: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.float64))
+    """Accuracy on the validation set against its *observed* (noisy) labels ỹ, shape (T,); all NaN when
+    ``train_classifier`` got no ``val``."""
 
     @property
     def sample_loss(self) -> torch.Tensor:
@@ -281,6 +318,9 @@ def train_classifier(
     record_every: int = 1,
     seed: int = 0,
     threads: int | None = 1,
+    val: ImageData | None = None,
+    device: str | torch.device | None = None,
+    eval_batch: int = 2048,
 ) -> RealHistory:
     """Train a copy of ``net`` on ``data.train`` (observed labels ỹ) with the logistic loss ℓ(ỹ f).
 
@@ -293,6 +333,11 @@ def train_classifier(
     run fastest on one thread, and on a busy machine several threads can be many times slower.  ``None``
     keeps the current setting (worth it for large images).  Raises
     :class:`lnfl.training.TrainingDivergedError` if the loss becomes non-finite.
+
+    ``val`` (an :class:`ImageData`, e.g. from :func:`split_validation`) adds ``val_acc``: accuracy against
+    its observed labels ỹ at every recorded epoch.  ``device`` (e.g. ``"cuda"``) trains there (default: the
+    network's current device); the history is returned on the CPU.  Recording evaluates the network on
+    ``eval_batch`` images at a time.
     """
     if not isinstance(net, torch.nn.Module):
         raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
@@ -309,11 +354,16 @@ def train_classifier(
     seed = check_seed("seed", seed)
     if threads is not None:
         threads = check_int("threads", threads)
+    if val is not None and not isinstance(val, ImageData):
+        raise TypeError(f"val must be an lnfl.realdata.ImageData or None, got {type(val).__name__}")
+    eval_batch = check_int("eval_batch", eval_batch)
+    if device is not None and not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be a string such as 'cpu' or 'cuda', a torch.device or None, got {device!r}")
     previous_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        return _train(net, data, lr, epochs, batch_size, record_every, seed)
+        return _train(net, data, lr, epochs, batch_size, record_every, seed, val, device, eval_batch)
     finally:
         torch.set_num_threads(previous_threads)
 
@@ -326,26 +376,40 @@ def _train(
     batch_size: int | None,
     record_every: int,
     seed: int,
+    val: ImageData | None = None,
+    device: str | torch.device | None = None,
+    eval_batch: int = 2048,
 ) -> RealHistory:
     net = copy.deepcopy(net)
+    if device is not None:
+        net = net.to(device)
+    first = next(net.parameters(), None)
+    dev = first.device if first is not None else torch.device("cpu")
     params = [p for p in net.parameters() if p.requires_grad]
-    x, y, y_obs = data.train.x, data.train.y, data.train.y_obs
-    clean, noisy = data.train.clean, data.train.noisy
+    x, y, y_obs = data.train.x.to(dev), data.train.y.to(dev), data.train.y_obs.to(dev)
+    clean, noisy = data.train.clean.to(dev), data.train.noisy.to(dev)
+    x_test, y_test = data.test.x.to(dev), data.test.y.to(dev)
+    x_val, y_val = (val.x.to(dev), val.y_obs.to(dev)) if val is not None else (None, None)
     g = torch.Generator().manual_seed(seed)
     rec: dict[str, list] = {k: [] for k in ("epoch", "margin", "scalars")}
 
-    def record(epoch: int, out: torch.Tensor) -> None:
+    def forward(inputs: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            f_test = net(data.test.x)
+            return torch.cat([net(chunk) for chunk in inputs.split(eval_batch)])
+
+    def record(epoch: int, out: torch.Tensor) -> None:
+        f_test = forward(x_test)
         margin = (y_obs * out).detach()
+        val_acc = float((forward(x_val) * y_val > 0).double().mean()) if x_val is not None else float("nan")
         rec["epoch"].append(epoch)
-        rec["margin"].append(margin)
+        rec["margin"].append(margin.cpu())
         rec["scalars"].append(
             [
                 _group_mean(margin > 0, clean),
                 _group_mean(margin > 0, noisy),
                 _group_mean(y * out > 0, noisy),
-                float((f_test * data.test.y > 0).double().mean()),
+                float((f_test * y_test > 0).double().mean()),
+                val_acc,
             ]
         )
 
@@ -376,12 +440,11 @@ def _train(
             step(epoch, None, due)
             continue
         if due:
-            with torch.no_grad():
-                record(epoch, net(x))
+            record(epoch, forward(x))
         if epoch == epochs:
             break
         for idx in torch.randperm(data.train.n, generator=g).split(batch_size):  # type: ignore[arg-type]
-            step(epoch, idx)
+            step(epoch, idx.to(dev))
     if not bool(torch.isfinite(rec["margin"][-1]).all()):
         raise diverged(epochs)
 
@@ -399,6 +462,7 @@ def _train(
         data=data,
         lr=lr,
         batch_size=batch_size,
+        val_acc=sc[:, 4],
     )
 
 
@@ -441,4 +505,342 @@ def run_digits(seed: int = 0, record_every: int = 1, batch_size: int | None = No
         batch_size=batch_size,
         record_every=record_every,
         seed=seed,
+    )
+
+
+def split_validation(data: ImagePair, fraction: float = 0.2, seed: int = 0) -> tuple[ImagePair, ImageData]:
+    """Carve a *noisy* validation set out of the training set: ``(smaller pair, validation images)``.
+
+    A random ``fraction`` of the training images (at least one, and at least one left to train on) moves to
+    the validation set with its observed labels ỹ unchanged, flips included: the realistic situation,
+    where no clean labels exist.  The test set of the returned pair is ``data.test`` (still clean).
+    """
+    if not isinstance(data, ImagePair):
+        raise TypeError(f"data must be an lnfl.realdata.ImagePair, got {type(data).__name__}")
+    fraction = check_real("fraction", fraction, low=0.0, high=1.0, low_open=True, high_open=True)
+    seed = check_seed("seed", seed)
+    n = data.train.n
+    k = round(fraction * n)
+    if not 1 <= k <= n - 1:
+        raise ValueError(f"fraction={fraction} moves {k} of {n} training images to validation; need 1..{n - 1}")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    va, tr = perm[:k], perm[k:]
+    t = data.train
+    train = ImageData(t.x[tr], t.y[tr], t.y_obs[tr])
+    val = ImageData(t.x[va], t.y[va], t.y_obs[va])
+    pair = ImagePair(train, data.test, data.classes, data.tau_plus, data.tau_minus, data.seed, data.name)
+    return pair, val
+
+
+# ---------------------------------------------------------------------------------------------- CIFAR-10
+
+#: The official CIFAR-10 python archive (Krizhevsky 2009) and its MD5 checksum.
+CIFAR10_URL: str = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR10_MD5: str = "c58f30108f718f92721af3b95e74349a"
+#: Class names in CIFAR-10's label order 0..9.
+CIFAR10_CLASSES: tuple[str, ...] = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
+_TRAIN_MEMBERS = tuple(f"data_batch_{k}" for k in range(1, 6))
+_TEST_MEMBER = "test_batch"
+_ARCHIVE = "cifar-10-python.tar.gz"
+
+
+def default_cifar10_path() -> Path:
+    """Where the data are looked for: ``$LNFL_CIFAR10`` if set, else ``~/.cache/lnfl/cifar-10-python.tar.gz``."""
+    env = os.environ.get("LNFL_CIFAR10")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "lnfl" / _ARCHIVE
+
+
+def _source_ok(path: Path) -> bool:
+    if path.is_file():
+        return tarfile.is_tarfile(path)
+    if path.is_dir():
+        return (path / _TEST_MEMBER).is_file() or (path / "cifar-10-batches-py" / _TEST_MEMBER).is_file()
+    return False
+
+
+def find_cifar10(path: str | os.PathLike | None = None) -> Path | None:
+    """The local CIFAR-10 source to read, or None: ``path`` if given, else :func:`default_cifar10_path`.
+
+    A source is the archive ``cifar-10-python.tar.gz`` (any file name), a folder holding it, the extracted
+    folder ``cifar-10-batches-py`` or a folder containing that.  Nothing is downloaded.
+    """
+    p = default_cifar10_path() if path is None else Path(path).expanduser()
+    for candidate in (p, p / _ARCHIVE):
+        if _source_ok(candidate):
+            return candidate
+    return None
+
+
+def cifar10_available(path: str | os.PathLike | None = None) -> bool:
+    """Whether :func:`find_cifar10` finds the data locally (never downloads)."""
+    return find_cifar10(path) is not None
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def download_cifar10(
+    dest: str | os.PathLike | None = None, url: str = CIFAR10_URL, md5: str | None = CIFAR10_MD5
+) -> Path:
+    """Download the CIFAR-10 python archive to ``dest`` (default :func:`default_cifar10_path`) and check its MD5.
+
+    An explicit, opt-in call: no other function of the book downloads anything.  Returns the archive's
+    path; if a file with the right checksum is already there, nothing is fetched.  The file is written to a
+    temporary name first and only renamed once the checksum matches (``md5=None`` skips the check).
+    """
+    target = default_cifar10_path() if dest is None else Path(dest).expanduser()
+    if target.is_dir():
+        target = target / _ARCHIVE
+    if not isinstance(url, str) or not url:
+        raise TypeError(f"url must be a non-empty string, got {url!r}")
+    if target.is_file() and (md5 is None or _md5(target) == md5):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+    os.close(fd)
+    try:
+        urllib.request.urlretrieve(url, tmp)  # noqa: S310 - the URL is the official one unless overridden
+        if md5 is not None and (got := _md5(Path(tmp))) != md5:
+            raise OSError(f"checksum mismatch for {url}: MD5 {got}, expected {md5}; the download is corrupt")
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return target
+
+
+def _unpickle(raw: bytes) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images uint8 (N, 3, 32, 32), labels int64 (N,)) from one CIFAR-10 batch pickle."""
+    batch = pickle.loads(raw, encoding="bytes")  # noqa: S301 - the CIFAR-10 format is a pickle
+    data = torch.as_tensor(batch[b"data"], dtype=torch.uint8)
+    labels = torch.as_tensor(list(batch[b"labels"]), dtype=torch.int64)
+    if data.ndim != 2 or data.shape[1] != 3072 or data.shape[0] != labels.shape[0]:
+        raise ValueError(f"not a CIFAR-10 batch: data of shape {tuple(data.shape)}, {labels.shape[0]} labels")
+    return data.reshape(-1, 3, 32, 32), labels
+
+
+def _read_cifar10(source: Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The six batches {name: (images, labels)} from an archive or an extracted folder."""
+    wanted = (*_TRAIN_MEMBERS, _TEST_MEMBER)
+    raw: dict[str, bytes] = {}
+    if source.is_file():
+        with tarfile.open(source, "r:*") as tar:
+            for member in tar.getmembers():
+                name = member.name.rsplit("/", 1)[-1]
+                if member.isfile() and name in wanted:
+                    raw[name] = tar.extractfile(member).read()  # type: ignore[union-attr]
+    else:
+        folder = source if (source / _TEST_MEMBER).is_file() else source / "cifar-10-batches-py"
+        for name in wanted:
+            if (folder / name).is_file():
+                raw[name] = (folder / name).read_bytes()
+    missing = [w for w in wanted if w not in raw]
+    if missing:
+        raise ValueError(f"{source} is not a complete CIFAR-10 python archive: missing {missing}")
+    return {name: _unpickle(raw[name]) for name in wanted}
+
+
+def load_cifar10_pair(
+    classes: tuple[int, int] = (0, 1),
+    tau_plus: float = 0.2,
+    tau_minus: float | None = None,
+    path: str | os.PathLike | None = None,
+    n_per_class: int | None = None,
+    seed: int = 0,
+    standardize: bool = True,
+    dtype: torch.dtype = torch.float32,
+) -> ImagePair:
+    """Two CIFAR-10 classes as an :class:`ImagePair` (theory.md §7): airplane (0, y = +1) vs automobile (1, y = −1).
+
+    Reads a local copy only (see :func:`find_cifar10`; raises ``FileNotFoundError`` saying how to get it).
+    The training set is balanced: ``n_per_class`` images of each class (default: all, 5000 + 5000),
+    drawn at random under ``seed`` when fewer are asked for, then shuffled.  Exactly round(τ₊·n₊) and
+    round(τ₋·n₋) training labels are flipped, as in :func:`load_digits_pair`; the test set (all test
+    images of the two classes) keeps its clean labels.  ``standardize`` subtracts each colour channel's
+    training mean and divides by its standard deviation; otherwise pixels are scaled to [0, 1].
+    """
+    a, b = _check_classes(classes, 10)
+    tau_plus = check_tau("tau_plus", tau_plus)
+    tau_minus = tau_plus if tau_minus is None else check_tau("tau_minus", tau_minus)
+    if n_per_class is not None:
+        n_per_class = check_int("n_per_class", n_per_class)
+    seed = check_seed("seed", seed)
+    if not isinstance(standardize, bool):
+        raise TypeError(f"standardize must be True or False, got {standardize!r}")
+    check_dtype("dtype", dtype)
+    source = find_cifar10(path)
+    if source is None:
+        where = default_cifar10_path() if path is None else Path(path)
+        raise FileNotFoundError(
+            f"CIFAR-10 not found at {where}. Get it once with lnfl.realdata.download_cifar10() (online, "
+            f"about 163 MB, MD5-checked), or download {CIFAR10_URL} yourself and pass its path or set "
+            "the environment variable LNFL_CIFAR10 to it."
+        )
+    batches = _read_cifar10(source)
+    x_tr = torch.cat([batches[k][0] for k in _TRAIN_MEMBERS])
+    t_tr = torch.cat([batches[k][1] for k in _TRAIN_MEMBERS])
+    x_te, t_te = batches[_TEST_MEMBER]
+    g = torch.Generator().manual_seed(seed)
+    counts = [int((t_tr == c).sum()) for c in (a, b)]
+    k = min(counts) if n_per_class is None else n_per_class
+    if k > min(counts) or k == 0:
+        raise ValueError(f"n_per_class must be in 1..{min(counts)} (images per class available), got {n_per_class}")
+    tr = torch.cat(
+        [
+            (t_tr == c).nonzero().squeeze(1)[torch.randperm(n_c, generator=g)[:k]]
+            for c, n_c in zip((a, b), counts, strict=True)
+        ]
+    )
+    tr = tr[torch.randperm(tr.numel(), generator=g)]
+    te = ((t_te == a) | (t_te == b)).nonzero().squeeze(1)
+    xs_tr, xs_te = x_tr[tr].to(torch.float64) / 255.0, x_te[te].to(torch.float64) / 255.0
+    if standardize:
+        mean = xs_tr.mean(dim=(0, 2, 3), keepdim=True)
+        std = xs_tr.std(dim=(0, 2, 3), keepdim=True).clamp(min=1e-12)
+        xs_tr, xs_te = (xs_tr - mean) / std, (xs_te - mean) / std
+    y_tr = torch.where(t_tr[tr] == a, 1.0, -1.0).to(torch.float64)
+    y_te = torch.where(t_te[te] == a, 1.0, -1.0).to(torch.float64)
+    y_obs = _flip_exact(y_tr, tau_plus, tau_minus, g)
+    train = ImageData(xs_tr.to(dtype), y_tr.to(dtype), y_obs.to(dtype))
+    test = ImageData(xs_te.to(dtype), y_te.to(dtype), y_te.to(dtype))
+    name = f"CIFAR-10 {CIFAR10_CLASSES[a]} vs {CIFAR10_CLASSES[b]}"
+    return ImagePair(train, test, (a, b), tau_plus, tau_minus, seed, name)
+
+
+class VGGSmall(torch.nn.Module):
+    """A small VGG-style network: blocks of ``convs_per_block`` 3×3 convolutions (zero padding) with ReLU,
+    each block followed by 2×2 max pooling, widths doubling block by block, then a linear read-out to one
+    logit f(x).  No batch normalisation, so the network is the same function in training and evaluation.
+    """
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int],
+        widths: tuple[int, ...] = (32, 64, 128),
+        convs_per_block: int = 2,
+        dtype: torch.dtype = torch.float32,
+    ):
+        super().__init__()
+        c, h, w = image_shape
+        layers: list[torch.nn.Module] = []
+        for width in widths:
+            for _ in range(convs_per_block):
+                layers += [torch.nn.Conv2d(c, width, kernel_size=3, padding=1, dtype=dtype), torch.nn.ReLU()]
+                c = width
+            layers.append(torch.nn.MaxPool2d(2))
+            h, w = h // 2, w // 2
+        self.features = torch.nn.Sequential(*layers)
+        self.readout = torch.nn.Linear(c * h * w, 1, dtype=dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """f(x_i) for a batch of images, shape (N,)."""
+        return self.readout(self.features(x).flatten(1)).squeeze(1)
+
+
+def vgg_small(
+    image_shape: tuple[int, int, int] = (3, 32, 32),
+    widths: tuple[int, ...] = (32, 64, 128),
+    convs_per_block: int = 2,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+) -> VGGSmall:
+    """A :class:`VGGSmall` with PyTorch's default initialisation drawn under ``seed`` (global RNG untouched).
+
+    Each block halves the image, so H and W must be divisible by 2^len(widths).
+    """
+    if not (
+        isinstance(image_shape, (tuple, list))
+        and len(image_shape) == 3
+        and all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in image_shape)
+    ):
+        raise ValueError(f"image_shape must be (C, H, W) with three positive integers, got {image_shape!r}")
+    if not isinstance(widths, (tuple, list)) or not widths:
+        raise TypeError(f"widths must be a non-empty tuple of positive integers, got {widths!r}")
+    widths = tuple(check_int("widths", w) for w in widths)
+    convs_per_block = check_int("convs_per_block", convs_per_block)
+    seed = check_seed("seed", seed)
+    check_dtype("dtype", dtype)
+    c, h, w = (int(s) for s in image_shape)
+    scale = 2 ** len(widths)
+    if h % scale or w % scale:
+        raise ValueError(f"image_shape {tuple(image_shape)}: H and W must be divisible by 2^len(widths) = {scale}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return VGGSmall((c, h, w), widths, convs_per_block, dtype)
+
+
+#: The CIFAR-10 experiment of theory.md §7 (airplane vs automobile, 20% flips, mini-batch SGD).  Not run
+#: in the book's tests: it needs the data (see :func:`download_cifar10`) and is meant for a GPU.
+CIFAR10_REFERENCE: dict[str, object] = {
+    "classes": (0, 1),
+    "tau_plus": 0.2,
+    "tau_minus": 0.2,
+    "n_per_class": 5000,
+    "widths": (32, 64, 128),
+    "lr": 0.01,
+    "batch_size": 128,
+    "epochs": 100,
+}
+
+
+def run_cifar10(
+    seed: int = 0,
+    path: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    record_every: int = 1,
+    val_fraction: float | None = None,
+    **overrides: object,
+) -> RealHistory:
+    """The CIFAR-10 experiment (:data:`CIFAR10_REFERENCE`, any key overridden) on local data.
+
+    ``device=None`` uses CUDA when available, else the CPU (slow: hours at the reference size).  With
+    ``val_fraction`` a noisy validation split (:func:`split_validation`) is held out and recorded.
+    """
+    unknown = set(overrides) - set(CIFAR10_REFERENCE)
+    if unknown:
+        raise TypeError(f"unknown configuration key(s) {sorted(unknown)}; valid keys are {sorted(CIFAR10_REFERENCE)}")
+    cfg = {**CIFAR10_REFERENCE, **overrides}
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    pair = load_cifar10_pair(
+        classes=cfg["classes"],  # type: ignore[arg-type]
+        tau_plus=cfg["tau_plus"],  # type: ignore[arg-type]
+        tau_minus=cfg["tau_minus"],  # type: ignore[arg-type]
+        path=path,
+        n_per_class=cfg["n_per_class"],  # type: ignore[arg-type]
+        seed=seed,
+    )
+    val = None
+    if val_fraction is not None:
+        pair, val = split_validation(pair, val_fraction, seed=seed)
+    net = vgg_small(pair.image_shape, widths=cfg["widths"], seed=seed)  # type: ignore[arg-type]
+    return train_classifier(
+        net,
+        pair,
+        lr=cfg["lr"],  # type: ignore[arg-type]
+        epochs=cfg["epochs"],  # type: ignore[arg-type]
+        batch_size=cfg["batch_size"],  # type: ignore[arg-type]
+        record_every=record_every,
+        seed=seed,
+        threads=None,
+        val=val,
+        device=device,
     )
