@@ -130,6 +130,9 @@ def train_sgd(
     )
 
 
+_FLIP_SEED_OFFSET = 1_000_003
+
+
 def instance_dependent_flips(
     data: Dataset, tau: float, score: str | torch.Tensor = "norm", sharpness: float = 3.0, seed: int = 0
 ) -> Dataset:
@@ -147,6 +150,7 @@ def instance_dependent_flips(
     - a tensor of shape (n,) of any scores (standardised here).
 
     ``sharpness = 0`` flips k samples chosen uniformly at random (independently of class and of ξ).
+    ``seed`` seeds the draw (offset internally, so that reusing the data's seed number is harmless).
     """
     if not isinstance(data, Dataset):
         raise TypeError(f"data must be an lnfl.data.Dataset, got {type(data).__name__}")
@@ -165,7 +169,8 @@ def instance_dependent_flips(
     z = (s - s.mean()) / s.std().clamp(min=1e-12) if data.n > 1 else torch.zeros_like(s)
     w = 0.5 * (1 + torch.erf(sharpness * z / math.sqrt(2)))
     k = round(tau * data.n)
-    g = torch.Generator().manual_seed(check_seed("seed", seed))
+    # offset: the same seed number as the data's must not replay the data's random stream (y_i came from it)
+    g = torch.Generator().manual_seed(check_seed("seed", seed) + _FLIP_SEED_OFFSET)
     flip = torch.zeros(data.n, dtype=torch.bool)
     if k > 0:
         flip[torch.multinomial(w.clamp(min=1e-300), k, replacement=False, generator=g)] = True

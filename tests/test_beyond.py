@@ -137,3 +137,11 @@ def test_class_accuracy(small):
     f = network_output(W, s.test)
     assert acc_plus == pytest.approx(float((f[s.test.y > 0] > 0).double().mean()))
     assert acc_minus == pytest.approx(float((f[s.test.y < 0] < 0).double().mean()))
+
+
+def test_flips_are_independent_of_the_class_with_the_data_seed():
+    """Regression: the flip draw must not replay the data's random stream when given the same seed."""
+    base = setup(seed=0, n_test=10, d=200, n=100, tau_plus=0.0, tau_minus=0.0)
+    noisy = instance_dependent_flips(base.data, 0.2, sharpness=0.0, seed=0).noisy
+    n_plus = int((noisy & (base.data.y > 0)).sum())
+    assert 3 <= n_plus <= 17, f"{n_plus} of 20 flips in class +1: the choice depends on the class"
