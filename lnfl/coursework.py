@@ -65,11 +65,8 @@ except ImportError:
     import subprocess
     import sys
 
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "git+{{url}}", "myst-nb"],
-        check=True,
-    )
-"""
+    packages = ["git+{{url}}", "myst-nb"]
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *packages], check=True)"""
 
 _DIRECTIVE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|:{3,})\{(?P<name>[a-z-]+)\}(?P<arg>.*)$")
 _WATCHED = ("exercise", "exercise-start", "exercise-end", "solution", "solution-start", "solution-end")
