@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from ._validate import check_int, check_positive, check_real, check_seed, check_tau
-from .data import Dataset
+from .data import Dataset, LabelNoise
 from .decomposition import decompose
 from .model import dloss, gradient, logistic_loss, network_output
 from .training import History, TrainingDivergedError
@@ -189,7 +189,7 @@ def class_accuracy(W: torch.Tensor, data: Dataset) -> tuple[float, float]:
 
 
 @dataclass(frozen=True)
-class MultiClassData:
+class MultiClassData(LabelNoise):
     """K-class signal-plus-noise data: x_i = [μ_{y_i}, ξ_i] with μ_k = ‖μ‖·e_k, labels in 0..K−1."""
 
     mu: torch.Tensor
@@ -210,16 +210,6 @@ class MultiClassData:
     def K(self) -> int:  # noqa: N802 - the paper's symbol
         """Number of classes K."""
         return self.mu.shape[0]
-
-    @property
-    def noisy(self) -> torch.Tensor:
-        """Mask of S_f = {i : ỹ_i ≠ y_i}."""
-        return self.y_obs != self.y
-
-    @property
-    def clean(self) -> torch.Tensor:
-        """Mask of S_t = {i : ỹ_i = y_i}."""
-        return self.y_obs == self.y
 
 
 def sample_multiclass(

@@ -22,10 +22,27 @@ from ._validate import (
     check_tensor,
 )
 
-__all__ = ["Dataset", "SignalNoiseModel"]
+__all__ = ["Dataset", "LabelNoise", "SignalNoiseModel"]
 
 
-class Dataset:
+class LabelNoise:
+    """The clean/noisy split S_t, S_f of any data set with true labels ``y`` and observed labels ``y_obs``."""
+
+    y: torch.Tensor
+    y_obs: torch.Tensor
+
+    @property
+    def noisy(self) -> torch.Tensor:
+        """Boolean mask of S_f = {i : ỹ_i ≠ y_i}, the samples whose label was flipped."""
+        return self.y_obs != self.y
+
+    @property
+    def clean(self) -> torch.Tensor:
+        """Boolean mask of S_t = {i : ỹ_i = y_i}."""
+        return self.y_obs == self.y
+
+
+class Dataset(LabelNoise):
     """n samples of the signal–noise model: μ, the noise patches ξ_i, true labels y_i, observed labels ỹ_i.
 
     Labels are stored as ±1 in the dtype of ``xi`` so they enter the equations directly.
@@ -66,16 +83,6 @@ class Dataset:
     def d(self) -> int:
         """Patch dimension d."""
         return self.xi.shape[1]
-
-    @property
-    def noisy(self) -> torch.Tensor:
-        """Boolean mask of S_f = {i : ỹ_i ≠ y_i}, the samples whose label was flipped."""
-        return self.y_obs != self.y
-
-    @property
-    def clean(self) -> torch.Tensor:
-        """Boolean mask of S_t = {i : ỹ_i = y_i}."""
-        return self.y_obs == self.y
 
     def patches(self) -> torch.Tensor:
         """The inputs as an (n, 2, d) tensor: [x⁽¹⁾, x⁽²⁾] = [y_i·μ, ξ_i]."""

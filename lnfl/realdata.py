@@ -47,6 +47,7 @@ from pathlib import Path
 import torch
 
 from ._validate import check_dtype, check_int, check_positive, check_real, check_seed, check_tau
+from .data import LabelNoise
 from .model import logistic_loss
 from .training import TrainingDivergedError
 
@@ -77,7 +78,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class ImageData:
+class ImageData(LabelNoise):
     """Images with their true labels y ∈ {−1, +1} and observed labels ỹ (equal to y on a clean set)."""
 
     x: torch.Tensor
@@ -91,16 +92,6 @@ class ImageData:
     def n(self) -> int:
         """Number of images N."""
         return self.x.shape[0]
-
-    @property
-    def noisy(self) -> torch.Tensor:
-        """Boolean mask of S_f = {i : ỹ_i ≠ y_i}, the flipped samples."""
-        return self.y_obs != self.y
-
-    @property
-    def clean(self) -> torch.Tensor:
-        """Boolean mask of S_t = {i : ỹ_i = y_i}."""
-        return self.y_obs == self.y
 
 
 @dataclass(frozen=True)
@@ -150,6 +141,29 @@ def _flip_exact(y: torch.Tensor, tau_plus: float, tau_minus: float, g: torch.Gen
         chosen = idx[torch.randperm(idx.numel(), generator=g)[:k]]
         y_obs[chosen] = -label
     return y_obs
+
+
+def _pair(
+    x_tr: torch.Tensor,
+    x_te: torch.Tensor,
+    t_tr: torch.Tensor,
+    t_te: torch.Tensor,
+    classes: tuple[int, int],
+    tau_plus: float,
+    tau_minus: float,
+    g: torch.Generator,
+    seed: int,
+    dtype: torch.dtype,
+    name: str,
+) -> ImagePair:
+    """Class ``classes[0]`` → y = +1, the other → y = −1; flip the training labels (exact counts), keep the test
+    labels clean, and package the two sets as an :class:`ImagePair`."""
+    y_tr = torch.where(t_tr == classes[0], 1.0, -1.0).to(torch.float64)
+    y_te = torch.where(t_te == classes[0], 1.0, -1.0).to(torch.float64)
+    y_obs = _flip_exact(y_tr, tau_plus, tau_minus, g)
+    train = ImageData(x_tr.to(dtype), y_tr.to(dtype), y_obs.to(dtype))
+    test = ImageData(x_te.to(dtype), y_te.to(dtype), y_te.to(dtype))
+    return ImagePair(train, test, classes, tau_plus, tau_minus, seed, name)
 
 
 def load_digits_pair(
@@ -211,12 +225,7 @@ def load_digits_pair(
     if standardize:
         mean, std = x_tr.mean(), x_tr.std()
         x_tr, x_te = (x_tr - mean) / std, (x_te - mean) / std
-    y_tr = torch.where(target[tr] == a, 1.0, -1.0).to(torch.float64)
-    y_te = torch.where(target[te] == a, 1.0, -1.0).to(torch.float64)
-    y_obs = _flip_exact(y_tr, tau_plus, tau_minus, g)
-    train = ImageData(x_tr.to(dtype), y_tr.to(dtype), y_obs.to(dtype))
-    test = ImageData(x_te.to(dtype), y_te.to(dtype), y_te.to(dtype))
-    return ImagePair(train, test, (a, b), tau_plus, tau_minus, seed, f"digits {a} vs {b}")
+    return _pair(x_tr, x_te, target[tr], target[te], (a, b), tau_plus, tau_minus, g, seed, dtype, f"digits {a} vs {b}")
 
 
 class SmallCNN(torch.nn.Module):
@@ -716,13 +725,8 @@ def load_cifar10_pair(
         mean = xs_tr.mean(dim=(0, 2, 3), keepdim=True)
         std = xs_tr.std(dim=(0, 2, 3), keepdim=True).clamp(min=1e-12)
         xs_tr, xs_te = (xs_tr - mean) / std, (xs_te - mean) / std
-    y_tr = torch.where(t_tr[tr] == a, 1.0, -1.0).to(torch.float64)
-    y_te = torch.where(t_te[te] == a, 1.0, -1.0).to(torch.float64)
-    y_obs = _flip_exact(y_tr, tau_plus, tau_minus, g)
-    train = ImageData(xs_tr.to(dtype), y_tr.to(dtype), y_obs.to(dtype))
-    test = ImageData(xs_te.to(dtype), y_te.to(dtype), y_te.to(dtype))
     name = f"CIFAR-10 {CIFAR10_CLASSES[a]} vs {CIFAR10_CLASSES[b]}"
-    return ImagePair(train, test, (a, b), tau_plus, tau_minus, seed, name)
+    return _pair(xs_tr, xs_te, t_tr[tr], t_te[te], (a, b), tau_plus, tau_minus, g, seed, dtype, name)
 
 
 class VGGSmall(torch.nn.Module):
