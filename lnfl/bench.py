@@ -38,7 +38,7 @@ __all__ = ["PlainCNN", "autograd_gd", "gemm_gflops", "bench_single", "bench_batc
 
 
 class PlainCNN(torch.nn.Module):
-    """The network of theory.md §3 written the obvious way: f(W, x) = F_{+1} − F_{−1} on the (n, 2, d) patches."""
+    """The network of Chapter 3 written the obvious way: f(W, x) = F_{+1} − F_{−1} on the (n, 2, d) patches."""
 
     def __init__(self, W0: torch.Tensor) -> None:
         super().__init__()

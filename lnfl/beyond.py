@@ -1,4 +1,4 @@
-"""Beyond the theorems: small tools for Chapter 11's studies (theory.md §8, the limits the paper states).
+"""Beyond the theorems: small tools for Chapter 11's studies (the limits Han et al. 2025 state).
 
 The theorems of Han et al. assume full-batch GD, class-conditional label noise, two classes and the exact
 signal-plus-noise model.  This module relaxes one assumption at a time, keeping everything else of

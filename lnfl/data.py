@@ -1,4 +1,4 @@
-"""The signal–noise data model of theory.md §2.
+"""The signal–noise data model of Han et al. (2025), Section 3 (Chapter 2).
 
 Each input has two patches, x = [x⁽¹⁾, x⁽²⁾]: the *signal patch* x⁽¹⁾ = y·μ, built from the true label
 y ∈ {−1, +1}, and the *noise patch* x⁽²⁾ = ξ ~ N(0, σ_ξ² I_d), independent of y.  Training sees only the
@@ -102,7 +102,7 @@ class Dataset(LabelNoise):
 
 @dataclass(frozen=True)
 class SignalNoiseModel:
-    """The distribution of theory.md §2.
+    """The distribution of the data model (Han et al. 2025; Chapter 2).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""The signal–noise decomposition of theory.md §4, computed by projection.
+"""The signal–noise decomposition of Chapter 4, computed by projection.
 
     w_{j,r}^{(t)} = w_{j,r}^{(0)} + j·γ_{j,r}^{(t)}·μ/‖μ‖² + Σ_i ρ_{j,r,i}^{(t)}·ξ_i/‖ξ_i‖²
 

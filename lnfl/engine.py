@@ -5,7 +5,7 @@ Every input x_i has two patches, y_i μ and ξ_i, so all the patches of the trai
     Z = [μ; −μ; ξ_1; …; ξ_n]  ∈ ℝ^{(n+2)×d},
 
 and the network sees its weights only through the projections P = W Zᵀ (2m × (n+2)).  Its gradient is C Z
-for a coefficient matrix C (:func:`coefficients`); since every update lies in span{μ, ξ_i} (theory.md §4),
+for a coefficient matrix C (:func:`coefficients`); since every update lies in span{μ, ξ_i} (Chapter 4),
 
     W⁽ᵗ⁾ = W⁽⁰⁾ + A⁽ᵗ⁾ Z,   A⁽ᵗ⁺¹⁾ = A⁽ᵗ⁾ − ηC⁽ᵗ⁾,   γ_{j,r} = j (A_{j,r,μ} − A_{j,r,−μ}) ‖μ‖²,   ρ_{j,r,i} = A_{j,r,ξ_i} ‖ξ_i‖².
 

@@ -1,4 +1,4 @@
-"""The two-layer ReLU CNN of theory.md §3, its logistic loss and its analytic gradient.
+"""The two-layer ReLU CNN of Han et al. (2025) (Chapter 3), its logistic loss and its analytic gradient.
 
     F_j(W_j, x) = (1/m) Σ_r [σ(⟨w_{j,r}, x⁽¹⁾⟩) + σ(⟨w_{j,r}, x⁽²⁾⟩)],   f(W, x) = F_{+1} − F_{−1},
 
@@ -102,7 +102,7 @@ def _gd_coefficients(
         a_{j,r}   = j Σ_i q_i y_i σ'(⟨w_{j,r}, y_i μ⟩),
         b_{j,r,i} = j q_i σ'(⟨w_{j,r}, ξ_i⟩),
     where σ'(z) = 1(z > 0) as in PyTorch.  Returns (margins ỹ_i f, a of shape (2, m), b of shape (2, m, n)).
-    The GD step moves γ_{j,r} by −η‖μ‖² j a_{j,r} and ρ_{j,r,i} by −η‖ξ_i‖² b_{j,r,i} (theory.md §4).
+    The GD step moves γ_{j,r} by −η‖μ‖² j a_{j,r} and ρ_{j,r,i} by −η‖ξ_i‖² b_{j,r,i} (Chapter 4).
     """
     n = data.n
     m = w_mu.shape[1]
@@ -116,7 +116,7 @@ def _gd_coefficients(
 
 
 def gradient(W: torch.Tensor, data: Dataset) -> torch.Tensor:
-    """∇_W L_S(W), analytic, shape (2, m, d) (theory.md §3):
+    """∇_W L_S(W), analytic, shape (2, m, d) (Chapter 3):
 
     ∇_{w_{j,r}} L_S = (1/(nm)) Σ_i ℓ'_i · j ỹ_i · [σ'(⟨w_{j,r}, y_i μ⟩) y_i μ + σ'(⟨w_{j,r}, ξ_i⟩) ξ_i].
     Equal to autograd's gradient of the mean logistic loss (σ'(0) = 0, as in PyTorch).
@@ -129,7 +129,7 @@ def gradient(W: torch.Tensor, data: Dataset) -> torch.Tensor:
 def autograd_gradient(W: torch.Tensor, data: Dataset) -> torch.Tensor:
     """∇_W L_S(W) computed by PyTorch autograd on the patches, an independent check of :func:`gradient`.
 
-    Builds f from ``data.patches()`` exactly as written in theory.md §3 (no shared code with
+    Builds f from ``data.patches()`` exactly as written in Chapter 3 (no shared code with
     :func:`gradient` beyond the data) and differentiates the mean logistic loss.
     """
     W = _check_pair(W, data).detach().clone().requires_grad_(True)

@@ -1,6 +1,6 @@
 """The race between clean and noisy samples on γ, and the Stage I growth ratio measured on a run.
 
-From the recursion of theory.md §4,
+From the recursion of Chapter 4,
 
     γ^{(t+1)}_{j,r} − γ^{(t)}_{j,r} = −(η‖μ‖²/(nm)) Σ_i ℓ'_i ỹ_i y_i σ'(⟨w_{j,r}^{(t)}, y_i μ⟩),
 
@@ -93,7 +93,7 @@ def observed_class_mask(data: Dataset, m: int) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class Growth:
-    """Measured per-step growth over the first k steps of a run (theory.md §4, Stage I).
+    """Measured per-step growth over the first k steps of a run (Chapter 4, Stage I).
 
     ``signal_step`` is the mean over all filters (j, r) of (γ_{j,r}^{(k)} − γ_{j,r}^{(0)})/k.
     ``memorisation_step`` is the mean of (ρ_{ỹ_i,r,i}^{(k)} − ρ_{ỹ_i,r,i}^{(0)})/k over the pairs (i, r)

@@ -1,4 +1,4 @@
-"""Real images with flipped labels: the two stages outside the synthetic model (theory.md §7).
+"""Real images with flipped labels: the two stages outside the synthetic model (Chapter 10).
 
 The paper's real-data experiment trains a CNN on two CIFAR-10 classes with 20% of the training labels
 flipped.  Its offline stand-in here is scikit-learn's bundled 8×8 digits (no
@@ -475,7 +475,7 @@ def _train(
     )
 
 
-#: The digits experiment of theory.md §7, tuned to show both stages in a few seconds on a CPU:
+#: The digits experiment of Chapter 10, tuned to show both stages in a few seconds on a CPU:
 #: 4 vs 9, 20% symmetric class-conditional flips, an 8-channel :class:`SmallCNN`, full-batch GD.
 DIGITS_REFERENCE: dict[str, object] = {
     "classes": (4, 9),
@@ -677,7 +677,7 @@ def load_cifar10_pair(
     standardize: bool = True,
     dtype: torch.dtype = torch.float32,
 ) -> ImagePair:
-    """Two CIFAR-10 classes as an :class:`ImagePair` (theory.md §7): airplane (0, y = +1) vs automobile (1, y = −1).
+    """Two CIFAR-10 classes as an :class:`ImagePair` (Han et al. 2025): airplane (0, y = +1) vs automobile (1, y = −1).
 
     Reads a local copy only (see :func:`find_cifar10`; raises ``FileNotFoundError`` saying how to get it).
     The training set is balanced: ``n_per_class`` images of each class (default: all, 5000 + 5000),
@@ -791,7 +791,7 @@ def vgg_small(
         return VGGSmall((c, h, w), widths, convs_per_block, dtype)
 
 
-#: The CIFAR-10 experiment of theory.md §7 (airplane vs automobile, 20% flips, mini-batch SGD).  Not run
+#: The CIFAR-10 experiment of Han et al. (2025) (airplane vs automobile, 20% flips, mini-batch SGD).  Not run
 #: in the book's tests: it needs the data (see :func:`download_cifar10`) and is meant for a GPU.
 CIFAR10_REFERENCE: dict[str, object] = {
     "classes": (0, 1),

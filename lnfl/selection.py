@@ -1,4 +1,4 @@
-"""Early stopping and small-loss sample selection (Proposition 4.3 of Han et al., theory.md §5).
+"""Early stopping and small-loss sample selection (Proposition 4.3 of Han et al. 2025; Chapter 8).
 
 At the end of Stage I (step T₁) every clean sample has loss ℓ_i < log 2 and every noisy sample has
 ℓ_i > log 2, so the threshold log 2 separates S_t from S_f perfectly.  Since ℓ(z) = log(1 + e^{−z}) is
@@ -139,7 +139,7 @@ def _check_history(hist: object, data: object) -> tuple[History, Dataset]:
 
 
 def weights_at(hist: History, data: Dataset, index: int) -> torch.Tensor:
-    """W^{(t)} at the recorded step t = ``hist.t[index]``, rebuilt from the decomposition (theory.md §4):
+    """W^{(t)} at the recorded step t = ``hist.t[index]``, rebuilt from the decomposition (Chapter 4):
 
         w_{j,r}^{(t)} = w_{j,r}^{(0)} + j·γ_{j,r}^{(t)}·μ/‖μ‖² + Σ_i ρ_{j,r,i}^{(t)}·ξ_i/‖ξ_i‖².
 

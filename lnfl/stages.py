@@ -9,7 +9,7 @@ the filters of its *observed* class.  For a noisy sample (ỹ_i = −y_i) the ma
     ỹ_i f(W, x_i) ≈ (1/m) Σ_r ρ̄_{ỹ_i,r,i} − (1/m) Σ_r γ_{y_i,r},
 
 so the book's default comparison uses those two means over r: the signal of the sample's *true* class
-against the memorisation by the filters of its *observed* class (theory.md §4).  A stricter, filter-by-filter
+against the memorisation by the filters of its *observed* class (Chapter 4).  A stricter, filter-by-filter
 reading, min_{j,r} γ_{j,r} > max_r ρ̄_{ỹ_i,r,i}, is available with ``strict=True``.
 """
 
@@ -73,7 +73,7 @@ def _reduce(x: torch.Tensor, reduce: str, allowed: tuple[str, ...]) -> torch.Ten
 def abs_dloss(hist: History) -> torch.Tensor:
     """|ℓ'_i^{(t)}| = 1/(1 + e^{ỹ_i f(W^{(t)}, x_i)}) per recorded step and sample, shape (T, n).
 
-    The weight with which sample i enters the gradient (theory.md §3): 1/2 at a zero margin, → 0 once fitted.
+    The weight with which sample i enters the gradient (Chapter 3): 1/2 at a zero margin, → 0 once fitted.
     """
     if not isinstance(hist, History):
         raise TypeError(f"hist must be an lnfl.training.History, got {type(hist).__name__}")

@@ -1,5 +1,5 @@
 """The paper's quantities as functions: SNR, n·SNR², the order of T₁, the Stage I growth ratio, the bounds
-of theory.md §5, and a report of which conditions a configuration meets.
+of Han et al. (2025), and a report of which conditions a configuration meets.
 
 The paper states its results up to unspecified constants (its Condition 4.1 could not be recovered with
 exact constants), so the bounds take the constant C as an argument, and :func:`check_conditions` checks
@@ -62,7 +62,7 @@ def _tau(tau: float | None, tau_plus: float | None, tau_minus: float | None) -> 
 def growth_ratio(
     n_snr2: float, tau: float | None = None, *, tau_plus: float | None = None, tau_minus: float | None = None
 ) -> float:
-    """Stage I growth ratio Δγ/Δρ̄ ≈ (1 − 2τ)·n·SNR²/2 (theory.md §4).
+    """Stage I growth ratio Δγ/Δρ̄ ≈ (1 − 2τ)·n·SNR²/2 (Chapter 4, §4.6).
 
     With class-conditional rates τ₊, τ₋ and balanced classes the overall flip rate is τ = (τ₊ + τ₋)/2.
     Above 1 the signal γ grows faster than any single sample's memorisation ρ̄.
@@ -103,7 +103,7 @@ def noiseless_error_bound(n: int, mu_norm: float, sigma_xi: float, d: int, C: fl
 def stage2_error_lower_bound(tau_plus: float, tau_minus: float) -> float:
     """Theorem 4.2: after convergence the test error is at least 0.5·min{τ₊, τ₋}.
 
-    Which test labels this refers to could not be confirmed (theory.md §5): against noisy test labels it
+    Which test labels this refers to could not be confirmed (Chapter 6, §6.4): against noisy test labels it
     holds trivially, against clean labels its size depends on d/n.  The book measures both.
     """
     return 0.5 * min(check_tau("tau_plus", tau_plus), check_tau("tau_minus", tau_minus))

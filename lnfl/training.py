@@ -1,4 +1,4 @@
-"""Full-batch gradient descent on L_S with the γ/ρ recursion of theory.md §4 kept alongside.
+"""Full-batch gradient descent on L_S with the γ/ρ recursion of Chapter 4 kept alongside.
 
 w_{j,r}^{(t+1)} = w_{j,r}^{(t)} − η ∇_{w_{j,r}} L_S(W^{(t)})
 γ^{(t+1)}_{j,r}   = γ^{(t)}_{j,r}   − (η‖μ‖²/(nm)) Σ_i ℓ'_i ỹ_i y_i σ'(⟨w_{j,r}^{(t)}, y_i μ⟩)
@@ -102,7 +102,7 @@ class History:
         return int(hits[0, 0])
 
 
-#: theory.md §6, the book's reference configuration (n·SNR² = 16, so ‖μ‖ = √32).
+#: The book's reference configuration (Chapter 2) (n·SNR² = 16, so ‖μ‖ = √32).
 REFERENCE: dict[str, float | int] = {
     "d": 400,
     "n": 200,
@@ -132,7 +132,7 @@ class Setup:
 
 
 def setup(seed: int = 0, n_test: int = 2000, dtype: torch.dtype = torch.float64, **overrides: float) -> Setup:
-    """The reference configuration (:data:`REFERENCE`, theory.md §6), with any of its keys overridden.
+    """The reference configuration (:data:`REFERENCE`, Chapter 2), with any of its keys overridden.
 
     ``seed`` seeds the training data and W⁽⁰⁾; the test set (``n_test`` samples from the same model,
     labels flipped at the same rates) uses seed 10_000 + ``seed``.
@@ -200,7 +200,7 @@ def train(
     """Run ``steps`` steps of full-batch GD from W⁽⁰⁾ on ``data`` with step size η = ``eta``.
 
     Records, at step 0, every ``record_every`` steps and at the last step, the loss, the decomposition
-    coefficients γ and ρ (by the exact recursion, theory.md §4), the margins ỹ_i f and the accuracies listed
+    coefficients γ and ρ (by the exact recursion, Chapter 4), the margins ỹ_i f and the accuracies listed
     in :class:`History`.
 
     - ``test``: a :class:`~lnfl.data.Dataset` (accuracy on it, against its true labels y and its observed labels

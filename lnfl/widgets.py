@@ -3,7 +3,7 @@
 Each explorer is a plain callback that returns ``(figure, summary)`` plus a thin widget around it:
 
 - :func:`data_model_figure` (τ₊, τ₋, n·SNR², d): label flips per class, signal patch ‖μ‖ against the noise
-  patches ‖ξ_i‖, and the Stage I growth ratio Δγ/Δρ̄ ≈ (1 − 2τ)·n·SNR²/2 (theory.md §2, §4);
+  patches ‖ξ_i‖, and the Stage I growth ratio Δγ/Δρ̄ ≈ (1 − 2τ)·n·SNR²/2 (Chapters 2 and 4);
 - :func:`race_figure` (τ, n·SNR², η, m): signal learning γ against memorisation ρ̄ of clean and noisy samples
   over time, and what the network fits (Theorems 4.1 and 4.2);
 - :func:`selection_figure` (threshold, t): per-sample losses ℓ_i at step t, and precision/recall over time of
@@ -104,7 +104,7 @@ def data_model_figure(
     n: int = SMALL["n"],
     seed: int = SMALL["seed"],
 ) -> tuple[Figure | None, str]:
-    """The data model of theory.md §2 for n samples: label flips at rates τ₊, τ₋, and signal against noise.
+    """The data model of Chapter 2 for n samples: label flips at rates τ₊, τ₋, and signal against noise.
 
     Left: per true class y, how many labels were kept (clean, S_t) and flipped (noisy, S_f).  Right: the norms
     of the noise patches ‖ξ_i‖ ≈ σ_ξ√d next to the signal patch ‖μ‖ = σ_ξ√(n·SNR²·d/n).  The summary gives SNR,
@@ -237,7 +237,7 @@ def race_figure(
     steps: int = SMALL["steps"],
     seed: int = SMALL["seed"],
 ) -> tuple[Figure | None, str]:
-    """Signal learning γ against memorisation ρ̄ over time (theory.md §4–5).
+    """Signal learning γ against memorisation ρ̄ over time (Chapters 4–6).
 
     Left: mean γ_{j,r} over all filters, and the mean own-class memorisation ρ̄_{ỹ_i,r,i} of clean and of noisy
     samples.  Right: fraction of clean samples fitted, of noisy samples fitted to their wrong label ỹ

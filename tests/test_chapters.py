@@ -1,4 +1,4 @@
-"""Static checks of the chapter notebooks: the book's conventions (design.md), without executing anything."""
+"""Static checks of the chapter notebooks: the book's conventions (CONTRIBUTING.md), without executing anything."""
 
 import json
 import pathlib

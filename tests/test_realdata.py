@@ -22,7 +22,7 @@ def pair():
 
 @pytest.fixture(scope="module")
 def reference_run():
-    """The tuned digits experiment of theory.md §7 (a few seconds on one core)."""
+    """The tuned digits experiment of Chapter 10 (a few seconds on one core)."""
     return run_digits(seed=0, record_every=10)
 
 

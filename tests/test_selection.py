@@ -100,7 +100,7 @@ def test_subset_and_select_then_retrain(small):
 
 
 def test_reference_run_separates_at_the_end_of_stage_one():
-    # theory.md §6: for the reference configuration some t ≤ 50 has every clean ℓ_i < log 2 and every noisy > log 2
+    # Chapter 8: for the reference configuration some t ≤ 50 has every clean ℓ_i < log 2 and every noisy > log 2
     s = setup(seed=0, n_test=10)
     h = s.train(steps=50, record_every=1)
     sep = perfect_separation(h.sample_loss, s.data.clean)

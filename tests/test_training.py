@@ -102,7 +102,7 @@ def test_train_argument_errors(small):
         small.train(steps=10, record_every=5).at(7)
 
 
-# --- the reference configuration, theory.md §6 ---------------------------------------------------------
+# --- the reference configuration (Chapter 2) -----------------------------------------------------------
 
 
 def test_decomposition_equals_recursion_after_500_steps(reference_runs):
