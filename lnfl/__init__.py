@@ -10,11 +10,11 @@ Feature Learning Process* (ICML 2025).  One module per concept of the paper:
 - :mod:`lnfl.decomposition`  the signal–noise decomposition by projection
 - :mod:`lnfl.theory`         SNR, T₁ order, Stage I growth ratio, the paper's bounds and conditions
 - :mod:`lnfl.race`           the clean/noisy race on γ and the measured Stage I growth ratio
-- :mod:`lnfl.stages`         Stage I/II quantities read off a run: ρ̄ vs γ per sample, gradient shares, T̂₁
+- :mod:`lnfl.stages`         Stage I/II quantities read off a run: ρ̄ vs γ per sample, gradient shares, the Stage I window and T₁
 - :mod:`lnfl.selection`      the log 2 threshold, small-loss selection, early stopping, select-then-retrain
 - :mod:`lnfl.realdata`       real data offline (scikit-learn's 8×8 digits), a small CNN, GD/SGD trainer, CIFAR-10 (local only)
 - :mod:`lnfl.beyond`         SGD, instance-dependent flips, K classes, per-class accuracy (chapter 11)
-- :mod:`lnfl.regimes`        the sweeps of chapter 9: T̂₁ scaling, phase diagram, benign vs harmful
+- :mod:`lnfl.regimes`        the sweeps of chapter 9: Stage I time scales, phase diagram, benign vs harmful
 - :mod:`lnfl.bench`          ``python -m lnfl.bench``: speed against autograd, GEMM throughput, engines
 - :mod:`lnfl.widgets`        the interactive explorers (data model, the race, log 2 selection)
 - :mod:`lnfl.coursework`     student versions of the chapters, the exercise check, the Colab cell

@@ -274,8 +274,8 @@ class MultiClassHistory:
     W: torch.Tensor
     W0: torch.Tensor
 
-    def t1_hat(self) -> int | None:
-        """First recorded step with every clean sample predicted correctly, or None."""
+    def t_clean_fit(self) -> int | None:
+        """The clean-fit time: first recorded step with every clean sample predicted correctly, or None."""
         hits = (self.train_acc_clean >= 1.0).nonzero()
         return int(self.t[hits[0, 0]]) if hits.numel() else None
 

@@ -84,6 +84,21 @@ class Dataset(LabelNoise):
         """Patch dimension d."""
         return self.xi.shape[1]
 
+    @property
+    def tau_hat(self) -> tuple[float, float]:
+        """The realised flip rates of this draw, (τ̂₊, τ̂₋): the fraction of samples with y_i = +1, and of those
+        with y_i = −1, whose observed label ỹ_i was flipped (0.0 for a class with no sample).
+
+        Flips are Bernoulli draws, so a draw can land far from the model's τ₊, τ₋ (seed 0 of the reference
+        configuration flips 55 of 200 labels, τ̂ = 0.275 against τ = 0.2); predictions for one draw use these.
+        """
+        rates = []
+        for cls in (1.0, -1.0):
+            members = self.y == cls
+            k = int(members.sum())
+            rates.append(float(self.noisy[members].sum()) / k if k else 0.0)
+        return rates[0], rates[1]
+
     def patches(self) -> torch.Tensor:
         """The inputs as an (n, 2, d) tensor: [x⁽¹⁾, x⁽²⁾] = [y_i·μ, ξ_i]."""
         return torch.stack([self.y[:, None] * self.mu[None, :], self.xi], dim=1)

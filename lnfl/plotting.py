@@ -11,7 +11,7 @@ import matplotlib as mpl
 import matplotlib.pyplot as plt
 from cycler import cycler
 
-__all__ = ["COLORS", "use_book_style", "mark_stage_boundary", "new_figure"]
+__all__ = ["COLORS", "use_book_style", "mark_stage_boundary", "mark_stage_one", "new_figure"]
 
 #: Okabe–Ito colours with the roles they play throughout the book.
 COLORS: dict[str, str] = {
@@ -58,9 +58,27 @@ def use_book_style() -> None:
     )
 
 
-def mark_stage_boundary(ax: plt.Axes, t: float, label: str | None = "end of Stage I ($\\hat T_1$)") -> None:
-    """Draw the Stage I/II boundary at step ``t``: the book's dashed grey line."""
+def mark_stage_boundary(ax: plt.Axes, t: float, label: str | None = "end of Stage I, $T_1$") -> None:
+    """Draw the Stage I/II boundary T₁ at step ``t``: the book's dashed grey line."""
     ax.axvline(t, color=COLORS["boundary"], linestyle="--", linewidth=1.5, label=label)
+
+
+def mark_stage_one(
+    ax: plt.Axes,
+    start: float,
+    end: float,
+    label: str | None = "Stage I window",
+    end_label: str | None = "end of Stage I, $T_1$",
+) -> None:
+    """Shade the Stage I window [start, end] (:func:`lnfl.stages.stage_one_window`) in light grey and draw its
+    end, T₁, as the book's dashed grey Stage I/II boundary line.
+
+    For several seeds pass a summary of their windows (e.g. the medians) and say so in the caption.
+    """
+    if not start <= end:
+        raise ValueError(f"the window must have start <= end, got start={start}, end={end}")
+    ax.axvspan(start, end, color=COLORS["boundary"], alpha=0.15, linewidth=0, label=label)
+    mark_stage_boundary(ax, end, label=end_label)
 
 
 def new_figure(ncols: int = 1, nrows: int = 1, width: float | None = None, height: float | None = None, **kw):

@@ -1,6 +1,6 @@
 """Regimes and scaling (chapter 9): sweeps that run many configurations through the batched, d-independent engine.
 
-- :func:`t1_sweep`: T̂₁ (:meth:`History.t1_hat`, every clean sample fitted) and T_γ (mean γ reaches a level,
+- :func:`t1_sweep`: T̂₁ (:meth:`History.t_clean_fit`, the clean-fit time) and T_γ (mean γ reaches a level,
   the theory's "γ = Θ(1)") against one of n, m, η, d, over seeds, with the order nm/(η σ_ξ² d) of Theorem 4.1.
 - :func:`phase_diagram`: over n·SNR² × τ, the fraction of noisy samples classified by their true label at T̂₁
   (is there a Stage I?) and the clean test error after training (what memorisation costs).
@@ -62,7 +62,7 @@ def t1_sweep(
         setups = [setup(seed=s, n_test=1, **{**overrides, param: v}) for s in seeds]
         hists = train_batch(setups, steps=math.ceil(horizon * T), test="none", engine="coef", rho_dtype=torch.float32)
         order.append(T)
-        t1.append([float("nan") if (x := h.t1_hat()) is None else x for h in hists])
+        t1.append([float("nan") if (x := h.t_clean_fit()) is None else x for h in hists])
         tg.append([float("nan") if (x := t_gamma(h, level)) is None else x for h in hists])
     return {
         "values": torch.tensor(values, dtype=torch.float64),
@@ -91,7 +91,7 @@ def phase_diagram(
     setups = [setup(seed=s, n_test=1, **{**overrides, "n_snr2": a, "tau_plus": t, "tau_minus": t}) for a, t, s in grid]
     early = train_batch(setups, steps=early_steps, test="none", engine="coef", rho_dtype=torch.float32)
     late = train_batch(setups, steps=steps, record_every=steps, test="gaussian", engine="coef", rho_dtype=torch.float32)
-    t1 = [h.t1_hat() for h in early]
+    t1 = [h.t_clean_fit() for h in early]
     out = {
         "t1": [float("nan") if t is None else t for t in t1],
         "noisy_true_at_t1": [
@@ -126,7 +126,7 @@ def memorisation_vs_d(
         setups = [setup(seed=s, n_test=1, **{**overrides, **scaled}) for s in seeds]
         early = train_batch(setups, steps=early_steps, test="gaussian", engine="coef")
         late = train_batch(setups, steps=steps, record_every=steps, test="gaussian", engine="coef")
-        t1 = [h.t1_hat() for h in early]
+        t1 = [h.t_clean_fit() for h in early]
         out["t1"].append([float("nan") if t is None else t for t in t1])
         out["test_error_t1"].append(
             [float("nan") if t is None else 1 - float(h.test_acc[h.at(t)]) for h, t in zip(early, t1, strict=True)]

@@ -1,4 +1,9 @@
-"""The two stages of training, read off a recorded run (theory.md §5; Theorems 4.1 and 4.2).
+"""The two stages of training, read off a recorded run (Theorems 4.1 and 4.2 of Han et al.; Chapters 5 and 6).
+
+Stage I is a *state*, not an event: every clean sample fitted and every noisy sample classified by its true
+label.  :func:`stage_one_window` finds the first and last recorded steps at which it holds; the last one is
+T₁, the end of Stage I.  (The first step at which every clean sample is fitted,
+:meth:`~lnfl.training.History.t_clean_fit`, comes much earlier and is an initialisation clock.)
 
 Everything here is a function of a :class:`~lnfl.training.History` and the training
 :class:`~lnfl.data.Dataset` it was recorded on; nothing trains except :func:`run_seeds` and :func:`sweep_d`.
@@ -33,7 +38,8 @@ __all__ = [
     "signal_beats_memorisation",
     "memorised",
     "t_all_noisy_fitted",
-    "t_separation",
+    "stage_one_state",
+    "stage_one_window",
     "StageOneSummary",
     "stage_one_summary",
     "StageTwoSummary",
@@ -146,77 +152,102 @@ def t_all_noisy_fitted(hist: History) -> int | None:
     return _first(hist, hist.train_acc_noisy >= 1.0)
 
 
-def t_separation(hist: History) -> int | None:
-    """First recorded step at which every clean sample is fitted *and* every noisy sample is classified by its
-    true label: the state Theorem 4.1 describes at T₁.  ``None`` if that never happens in the recorded steps."""
-    if not isinstance(hist, History):
-        raise TypeError(f"hist must be an lnfl.training.History, got {type(hist).__name__}")
-    return _first(hist, (hist.train_acc_clean >= 1.0) & (hist.noisy_true_acc >= 1.0))
+def stage_one_state(hist: History, data: Dataset) -> torch.Tensor:
+    """Whether the Stage I state of Theorem 4.1 holds at each recorded step, shape (T,) boolean: every clean
+    sample fitted (ỹ_i f > 0 for i ∈ S_t) and every noisy sample classified by its true label (y_i f > 0 for
+    i ∈ S_f).  A zero output counts as neither.
+    """
+    hist, data = _check(hist, data)
+    margin = hist.margin  # ỹ_i f(W^{(t)}, x_i); for a noisy sample y_i f = −ỹ_i f
+    clean_ok = (margin[:, data.clean] > 0).all(dim=1)
+    noisy_ok = (margin[:, data.noisy] < 0).all(dim=1)
+    return clean_ok & noisy_ok
+
+
+def stage_one_window(hist: History, data: Dataset) -> tuple[int, int] | None:
+    """The Stage I window (start, end): the first and the last recorded step at which the state of Theorem 4.1
+    holds (:func:`stage_one_state`: every clean sample fitted, every noisy sample classified by its true label).
+
+    ``end`` is T₁, the end of Stage I; after it some noisy sample is fitted to its wrong label for good (or the
+    recording stops).  ``None`` if the state never holds within the recorded steps.  The state may fail at some
+    recorded steps inside the window (it "flickers"); the window spans them.  Without noisy samples the state is
+    "every clean sample fitted", so the window then runs from the clean-fit time to the last fitted step.
+    """
+    hits = stage_one_state(hist, data).nonzero()
+    if hits.numel() == 0:
+        return None
+    return int(hist.t[hits[0, 0]]), int(hist.t[hits[-1, 0]])
 
 
 @dataclass(frozen=True)
 class StageOneSummary:
-    """A run at the empirical end of Stage I, T̂₁ (:meth:`History.t1_hat`), next to Theorem 4.1's claims."""
+    """A run at the end of Stage I, T₁ (the last step of :func:`stage_one_window`), next to Theorem 4.1's claims."""
 
-    t1_hat: int
-    """T̂₁: first recorded step with every clean sample fitted."""
+    window: tuple[int, int]
+    """(first, last) recorded step of the Stage I state; T₁ = last."""
+    t1: int
+    """T₁, the end of Stage I: the last recorded step at which the Stage I state holds."""
+    t_clean_fit: int
+    """The clean-fit time (:meth:`~lnfl.training.History.t_clean_fit`), an initialisation clock, ≤ window[0]."""
     t1_order: float
     """nm/(η σ_ξ² d), the order of T₁ in Theorem 4.1 (no constant)."""
-    clean_fitted: float
-    """Fraction of clean samples fitted at T̂₁ (1.0 by definition of T̂₁)."""
-    noisy_true_frac: float
-    """Fraction of noisy samples classified by their true label y_i at T̂₁."""
     signal_wins: float
-    """Fraction of noisy samples with mean_r γ_{y_i,r} > mean_r ρ̄_{ỹ_i,r,i} at T̂₁."""
+    """Fraction of noisy samples with mean_r γ_{y_i,r} > mean_r ρ̄_{ỹ_i,r,i} at T₁."""
     signal_wins_strict: float
-    """Fraction of noisy samples with min_{j,r} γ_{j,r} > max_r ρ̄_{ỹ_i,r,i} at T̂₁."""
+    """Fraction of noisy samples with min_{j,r} γ_{j,r} > max_r ρ̄_{ỹ_i,r,i} at T₁."""
+    signal_wins_window: float
+    """The smallest, over recorded steps of the window, fraction of noisy samples with γ > ρ̄ (mean sense)."""
     gamma_mean: float
-    """Mean of γ_{j,r} over j, r at T̂₁."""
+    """Mean of γ_{j,r} over j, r at T₁."""
     rho_bar_noisy_mean: float
-    """Mean over noisy i of mean_r ρ̄_{ỹ_i,r,i} at T̂₁."""
+    """Mean over noisy i of mean_r ρ̄_{ỹ_i,r,i} at T₁."""
     rho_bar_noisy_max: float
-    """Largest ρ̄_{ỹ_i,r,i} over noisy i and r at T̂₁."""
+    """Largest ρ̄_{ỹ_i,r,i} over noisy i and r at T₁."""
     min_abs_dloss: float
-    """min over recorded t ≤ T̂₁ and all i of |ℓ'_i^{(t)}|: the balance of Stage I."""
-    t_separation: int | None
-    """:func:`t_separation`: first step with clean fitted and every noisy sample classified by its true label."""
+    """min over recorded t ≤ T₁ and all i of |ℓ'_i^{(t)}|: the balance of Stage I."""
 
     @property
     def t1_ratio(self) -> float:
-        """T̂₁ / (nm/(η σ_ξ² d)): the constant hidden in T₁ = Θ(·), as measured."""
-        return self.t1_hat / self.t1_order
+        """T₁ / (nm/(η σ_ξ² d)): the constant hidden in T₁ = Θ(·), as measured."""
+        return self.t1 / self.t1_order
 
 
 def stage_one_summary(hist: History, data: Dataset, sigma_xi: float) -> StageOneSummary:
-    """Summarise a run at T̂₁ against Theorem 4.1; ``sigma_xi`` (σ_ξ) enters only the order nm/(η σ_ξ² d).
+    """Summarise a run at T₁, the end of Stage I, against Theorem 4.1; ``sigma_xi`` (σ_ξ) enters only the order
+    nm/(η σ_ξ² d).
 
-    Raises ``ValueError`` if the run never fits every clean sample (train longer) or has no noisy sample.
+    Raises ``ValueError`` if the data have no noisy sample, or if the Stage I state never holds within the
+    recorded steps (:func:`stage_one_window` is ``None``: train longer, or this draw has no Stage I).
     """
     hist, data = _check(hist, data)
     sigma_xi = check_positive("sigma_xi", sigma_xi)
     noisy = data.noisy
     if not bool(noisy.any()):
         raise ValueError("data has no noisy sample (tau_plus = tau_minus = 0?); Theorem 4.1 is about label noise")
-    t1 = hist.t1_hat()
-    if t1 is None:
+    window = stage_one_window(hist, data)
+    if window is None:
         raise ValueError(
-            f"not every clean sample is fitted within the recorded steps (last step {int(hist.t[-1])}); train longer"
+            f"the Stage I state (every clean sample fitted, every noisy sample classified by its true label) never "
+            f"holds within the recorded steps 0..{int(hist.t[-1])}; train longer, or this draw has no Stage I"
         )
-    k = hist.at(t1)
+    k0, k = hist.at(window[0]), hist.at(window[1])
+    wins = signal_beats_memorisation(hist, data)[:, noisy].double().mean(dim=1)
     mem = own_memorisation(hist, data)[k, noisy]
     rb_max = own_memorisation(hist, data, "max")[k, noisy]
+    t_fit = hist.t_clean_fit()
+    assert t_fit is not None  # the Stage I state includes every clean sample fitted
     return StageOneSummary(
-        t1_hat=t1,
+        window=window,
+        t1=window[1],
+        t_clean_fit=t_fit,
         t1_order=t1_order(data.n, hist.W0.shape[1], hist.eta, sigma_xi, data.d),
-        clean_fitted=float(hist.train_acc_clean[k]),
-        noisy_true_frac=float(hist.noisy_true_acc[k]),
-        signal_wins=float(signal_beats_memorisation(hist, data)[k, noisy].double().mean()),
+        signal_wins=float(wins[k]),
         signal_wins_strict=float(signal_beats_memorisation(hist, data, strict=True)[k, noisy].double().mean()),
+        signal_wins_window=float(wins[k0 : k + 1].min()),
         gamma_mean=float(hist.gamma[k].mean()),
         rho_bar_noisy_mean=float(mem.mean()),
         rho_bar_noisy_max=float(rb_max.max()),
         min_abs_dloss=float(abs_dloss(hist)[: k + 1].min()),
-        t_separation=t_separation(hist),
     )
 
 

@@ -86,10 +86,13 @@ class History:
         """ρ̲ = ρ·1(ρ ≤ 0), shape (T, 2, m, n)."""
         return self.rho.clamp(max=0)
 
-    def t1_hat(self) -> int | None:
-        """T̂₁, the empirical end of Stage I: the first recorded step at which every clean sample is fitted.
+    def t_clean_fit(self) -> int | None:
+        """The clean-fit time: the first recorded step at which every clean sample is fitted (ỹ_i f > 0, i ∈ S_t).
 
-        Returns ``None`` if that never happens within the recorded steps.
+        This is *not* the end of Stage I.  With a small initialisation it comes after a handful of steps, while
+        γ and ρ̄ are still far below Θ(1): it is an initialisation clock, of order σ₀ n√m/(η σ_ξ √d) (Chapter 9).
+        The end of Stage I, T₁, is the last step of :func:`lnfl.stages.stage_one_window`.  Returns ``None`` if
+        not every clean sample is fitted within the recorded steps.
         """
         hits = (self.train_acc_clean >= 1.0).nonzero()
         return int(self.t[hits[0, 0]]) if hits.numel() else None

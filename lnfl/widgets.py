@@ -32,9 +32,9 @@ from matplotlib.figure import Figure
 
 from ._validate import check_int, check_positive, check_real, check_seed, check_tau
 from .data import Dataset, SignalNoiseModel
-from .plotting import COLORS, mark_stage_boundary
+from .plotting import COLORS, mark_stage_one
 from .selection import LOG2, perfect_separation, precision_recall
-from .stages import own_memorisation, stitch
+from .stages import own_memorisation, stage_one_window, stitch
 from .theory import growth_ratio
 from .training import History, TrainingDivergedError, setup
 
@@ -241,8 +241,8 @@ def race_figure(
 
     Left: mean γ_{j,r} over all filters, and the mean own-class memorisation ρ̄_{ỹ_i,r,i} of clean and of noisy
     samples.  Right: fraction of clean samples fitted, of noisy samples fitted to their wrong label ỹ
-    (memorised), of noisy samples classified by their true label y, and clean test accuracy.  The dashed grey
-    line is T̂₁, the first step at which every clean sample is fitted.
+    (memorised), of noisy samples classified by their true label y, and clean test accuracy.  The shaded band is
+    the Stage I window (:func:`lnfl.stages.stage_one_window`) and the dashed grey line its end, T₁.
 
     Returns ``(figure, summary)``, or ``(None, message)`` for invalid parameters or a diverging run.
     """
@@ -255,7 +255,7 @@ def race_figure(
     t, keep = _log_time(hist)
     gamma = hist.gamma.mean(dim=(1, 2))
     rho_own = own_memorisation(hist, data)  # (T, n)
-    t1 = hist.t1_hat()
+    window = stage_one_window(hist, data)
 
     fig = _Figure(figsize=(9.5, 3.8), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
@@ -278,25 +278,24 @@ def race_figure(
     ax2.set_xlabel("iteration t (log scale)")
     ax2.set_ylabel("fraction")
     ax2.set_title(f"τ = {tau:.2f}, n·SNR² = {n_snr2:.3g}, η = {eta:.3g}, m = {m}")
-    if t1 is not None:
+    if window is not None:
         for ax in (ax1, ax2):
-            mark_stage_boundary(ax, max(t1, 1))
+            mark_stage_one(ax, max(window[0], 1), max(window[1], 1))
     ax1.legend(loc="upper left", fontsize=8)
     ax2.legend(loc="lower left", fontsize=8)
 
     best = int(torch.nan_to_num(hist.test_acc, nan=-1.0).argmax())
     lines = [f"Predicted Stage I growth ratio (1 − 2τ)·n·SNR²/2 = {ratio:.3g}."]
-    if t1 is None:
-        lines.append(f"Not every clean sample is fitted within {steps} steps: no T̂₁ (try a larger η or n·SNR²).")
-    else:
-        k = hist.at(t1)
-        noisy_part = (
-            f"{float(hist.noisy_true_acc[k]):.0%} of noisy samples are classified by their true label and "
-            if bool(data.noisy.any())
-            else ""
-        )
+    if window is None:
         lines.append(
-            f"T̂₁ = {t1}: every clean sample fitted; there {noisy_part}test accuracy is {float(hist.test_acc[k]):.3f}."
+            f"The Stage I state (every clean sample fitted, every noisy sample classified by its true label) never "
+            f"holds within {steps} steps: no Stage I (try a larger n·SNR² or a smaller τ)."
+        )
+    else:
+        k = hist.at(window[1])
+        lines.append(
+            f"Stage I holds from t = {window[0]} to T₁ = {window[1]}; at T₁ the test accuracy is "
+            f"{float(hist.test_acc[k]):.3f}."
         )
     memo = f"{float(hist.train_acc_noisy[-1]):.0%} of noisy samples memorised, " if bool(data.noisy.any()) else ""
     lines.append(

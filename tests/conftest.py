@@ -6,12 +6,12 @@ from lnfl.training import setup
 
 @pytest.fixture(scope="session")
 def reference_runs():
-    """The reference configuration (theory.md §6) on seeds 0-2: the first 50 steps recorded at every step
-    ("early"), 3,000 steps recorded every 25 ("noisy"), and a noiseless run ("clean")."""
+    """The book's reference configuration (Chapter 2) on seeds 0-2: the first 300 steps recorded at every step
+    ("early": the whole Stage I window), 3,000 steps recorded every 25 ("noisy"), and a noiseless run ("clean")."""
     runs = {}
     for seed in range(3):
         s = setup(seed=seed, n_test=1000)
-        runs[("early", seed)] = s.train(steps=50, record_every=1)
+        runs[("early", seed)] = s.train(steps=300, record_every=1)
         runs[("noisy", seed)] = s.train(steps=3000, record_every=25)
     runs[("clean", 0)] = setup(seed=0, n_test=1000, tau_plus=0.0, tau_minus=0.0).train(steps=3000, record_every=10)
     return runs

@@ -124,7 +124,7 @@ def test_train_multiclass_learns_then_memorises():
     h = train_multiclass(W0, mc, eta=0.1, steps=1500, record_every=10, test=test)
     assert h.gamma.shape == (len(h.t), K, 10) and h.t[-1] == 1500
     assert float(h.loss[-1]) < float(h.loss[0])
-    assert h.t1_hat() is not None and float(h.test_acc.max()) > 0.95
+    assert h.t_clean_fit() is not None and float(h.test_acc.max()) > 0.95
     assert float(h.noisy_true_acc.max()) >= 0.8, "flipped samples are first classified by their true class"
     assert float(h.train_acc_noisy[-1]) >= 0.9, "and memorised in the end"
     assert float(h.gamma[-1].mean()) > 0, "every class learns its own signal"

@@ -13,16 +13,17 @@ from lnfl.stages import (
     run_seeds,
     signal_beats_memorisation,
     spread,
+    stage_one_state,
     stage_one_summary,
+    stage_one_window,
     stage_two_summary,
     stitch,
     sweep_d,
     t_all_noisy_fitted,
-    t_separation,
     true_class_signal,
 )
 from lnfl.theory import t1_order
-from lnfl.training import setup
+from lnfl.training import History, setup
 
 
 def test_abs_dloss_is_minus_the_loss_derivative(small):
@@ -70,21 +71,86 @@ def test_strict_comparison_implies_mean_comparison(small):
     assert torch.equal(memorised(h, small.data), own_memorisation(h, small.data) > true_class_signal(h, small.data))
 
 
+def _history(margin: list[list[float]], t: list[int] | None = None) -> History:
+    """A hand-made History whose only meaningful records are the margins ỹ_i f (T, n) at steps ``t``."""
+    m = torch.tensor(margin, dtype=torch.float64)
+    T, n = m.shape
+    steps = torch.tensor(t if t is not None else list(range(T)))
+    zeros = torch.zeros(T, dtype=torch.float64)
+    return History(
+        t=steps, loss=zeros, gamma=torch.zeros(T, 2, 1), rho=torch.zeros(T, 2, 1, n), margin=m,
+        train_acc=zeros, train_acc_clean=(m[:, :2] > 0).double().mean(dim=1), train_acc_noisy=zeros,
+        noisy_true_acc=zeros, test_acc=zeros, test_acc_noisy_labels=zeros, mean_abs_dloss_clean=zeros,
+        mean_abs_dloss_noisy=zeros, W=torch.zeros(2, 1, 3), W0=torch.zeros(2, 1, 3), eta=0.1,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def four():
+    """Samples 0, 1 clean and 2, 3 noisy: the Stage I state is margins (+, +, −, −)."""
+    from lnfl.data import Dataset
+
+    y, y_obs = torch.tensor([1.0, -1.0, 1.0, -1.0]), torch.tensor([1.0, -1.0, -1.0, 1.0])
+    return Dataset(torch.tensor([1.0, 0, 0]), torch.eye(4, 3), y, y_obs)
+
+
+def test_stage_one_window_on_hand_made_histories(four):
+    ok, clean_only, noisy_fit, zero = [1, 1, -1, -1], [1, 1, 1, -1], [1, 1, 2, 3], [1, 0, -1, -1]
+    assert stage_one_window(_history([clean_only, noisy_fit, clean_only]), four) is None  # never holds
+    assert stage_one_window(_history([clean_only, ok, noisy_fit]), four) == (1, 1)  # holds once
+    flicker = _history([clean_only, ok, clean_only, ok, noisy_fit, noisy_fit])
+    assert stage_one_window(flicker, four) == (1, 3), "a window spans the steps where the state flickers"
+    assert stage_one_state(flicker, four).tolist() == [False, True, False, True, False, False]
+    assert stage_one_window(_history([clean_only, ok, ok]), four) == (1, 2)  # holds to the end of the recording
+    assert stage_one_window(_history([ok, zero, ok], t=[0, 10, 20]), four) == (0, 20), "recorded steps, not indices"
+    for z in (zero, [1, 1, 0, -1]):
+        assert not bool(stage_one_state(_history([z]), four)[0]), "a zero output is neither fitted nor classified"
+    # the clean-fit time only looks at the clean samples, and comes first
+    h = _history([[-1, 1, 1, 1], clean_only, ok, noisy_fit], t=[0, 5, 10, 15])
+    assert h.t_clean_fit() == 5 and stage_one_window(h, four) == (10, 10)
+    assert _history([[-1, 1, -1, -1], [1, -1, -1, -1]]).t_clean_fit() is None
+
+
+def test_stage_one_window_equals_a_loop_over_the_records(reference_runs):
+    h, data = reference_runs[("early", 0)], setup(seed=0, n_test=1).data
+    holds = [
+        all(float(h.margin[k, i]) > 0 for i in range(data.n) if data.clean[i])
+        and all(float(data.y[i] * data.y_obs[i] * h.margin[k, i]) > 0 for i in range(data.n) if data.noisy[i])
+        for k in range(0, len(h.t), 7)
+    ]
+    assert stage_one_state(h, data)[::7].tolist() == holds
+
+
 def test_stage_one_on_reference_runs(reference_runs):
-    """Theorem 4.1 on seeds 0-2 of the reference configuration (theory.md §6)."""
+    """Theorem 4.1 at T₁, the end of the Stage I window, on seeds 0-2 of the reference configuration."""
+    order = t1_order(200, 20, 0.1, 1.0, 400)
     for seed in range(3):
         h = reference_runs[("early", seed)]
         data = setup(seed=seed, n_test=1).data
         s1 = stage_one_summary(h, data, sigma_xi=1.0)
-        assert s1.t1_hat == h.t1_hat() and 1 <= s1.t1_hat <= 10, s1
-        assert s1.t1_order == pytest.approx(t1_order(200, 20, 0.1, 1.0, 400))
-        assert s1.clean_fitted == 1.0
-        assert s1.noisy_true_frac >= 0.85, s1
-        assert s1.signal_wins == 1.0 and s1.signal_wins_strict >= 0.9, s1
-        assert s1.gamma_mean > s1.rho_bar_noisy_max > 0, s1
-        assert s1.min_abs_dloss > 0.3, "all |ℓ'_i| stay near 1/2 during Stage I"
-        assert s1.t_separation is not None and s1.t_separation <= 50, s1
-        assert t_separation(h) == s1.t_separation
+        start, end = stage_one_window(h, data)
+        assert s1.window == (start, end) and s1.t1 == end and s1.t1_order == pytest.approx(order)
+        assert 1 <= s1.t_clean_fit == h.t_clean_fit() <= start <= 15 < 60 <= end <= 200, s1
+        assert 0.4 <= s1.t1_ratio <= 2.4, "T₁ is of the order nm/(ησ²d)"
+        k = h.at(end)
+        assert float(h.train_acc_clean[k]) == 1.0 and float(h.noisy_true_acc[k]) == 1.0
+        assert float(h.noisy_true_acc[k + 1]) < 1.0 or float(h.train_acc_clean[k + 1]) < 1.0, "T₁ is the last step"
+        assert s1.signal_wins == 1.0 and s1.signal_wins_window == 1.0 and s1.signal_wins_strict >= 0.8, s1
+        assert s1.gamma_mean > 0.5 and s1.rho_bar_noisy_mean > 0.1, "both Θ(1) at T₁, not at the clean-fit time"
+        assert s1.gamma_mean > s1.rho_bar_noisy_max > s1.rho_bar_noisy_mean > 0, s1
+        assert s1.min_abs_dloss > 0.05, "all |ℓ'_i| stay bounded below during Stage I"
+        k_fit = h.at(s1.t_clean_fit)
+        assert float(h.gamma[k_fit].mean()) < 0.2, "at the clean-fit time γ is still far from Θ(1)"
+
+
+def test_seed_four_has_no_stage_one():
+    """Seed 4 of the reference: one noisy sample is never classified by its true label."""
+    s = setup(seed=4, n_test=1)
+    h = s.train(steps=400)
+    assert stage_one_window(h, s.data) is None and h.t_clean_fit() is not None
+    assert float(h.noisy_true_acc.max()) < 1.0
+    with pytest.raises(ValueError, match="never holds"):
+        stage_one_summary(h, s.data, 1.0)
 
 
 def test_stage_two_on_reference_runs(reference_runs):
@@ -114,7 +180,7 @@ def test_stitch_equals_dense_recording(small):
     idx = [dense.at(int(t)) for t in h.t]
     for name in ("loss", "gamma", "rho", "margin", "train_acc_noisy", "test_acc"):
         assert torch.allclose(getattr(h, name), getattr(dense, name)[idx], atol=1e-12), name
-    assert torch.equal(h.W, late.W) and h.t1_hat() == dense.t1_hat()
+    assert torch.equal(h.W, late.W) and h.t_clean_fit() == dense.t_clean_fit()
     other = setup(seed=4, n_test=50, d=60, n=30, m=5, tau_plus=0.3, tau_minus=0.1).train(steps=60, record_every=7)
     with pytest.raises(ValueError, match="same run"):
         stitch(early, other)
@@ -170,8 +236,8 @@ def test_bad_arguments_are_named(small):
     assert markdown_table(["a", "b"], [[None, 0.25]], digits=2).splitlines()[-1] == "| — | 0.25 |"
 
 
-def test_stage_one_summary_needs_clean_samples_fitted(small):
+def test_stage_one_summary_needs_the_stage_one_state(small):
     h = small.train(steps=0)
-    assert h.t1_hat() is None, "W⁽⁰⁾ of this setup does not fit every clean sample"
+    assert h.t_clean_fit() is None, "W⁽⁰⁾ of this setup does not fit every clean sample"
     with pytest.raises(ValueError, match="train longer"):
         stage_one_summary(h, small.data, 1.0)

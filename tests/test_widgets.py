@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 
 import lnfl.widgets as wd
 from lnfl.selection import LOG2, log2_selection, perfect_separation, precision_recall
+from lnfl.stages import stage_one_window
 from lnfl.theory import growth_ratio
 from lnfl.training import TrainingDivergedError
 
@@ -121,8 +122,8 @@ def test_data_model_summary_matches_the_model():
 def test_race_summary_reports_the_run():
     data, hist = wd.race_run(**wd.RACE_DEFAULTS)
     fig, summary = wd.race_figure(**wd.RACE_DEFAULTS)
-    t1 = hist.t1_hat()
-    assert t1 is not None and f"T̂₁ = {t1}:" in summary
+    window = stage_one_window(hist, data)
+    assert window is not None and f"Stage I holds from t = {window[0]} to T₁ = {window[1]};" in summary
     assert f"test accuracy {float(hist.test_acc[-1]):.3f}" in summary
     # the stitched recording is dense early and reaches the last step
     assert int(hist.t[-1]) == wd.SMALL["steps"] and torch.equal(hist.t[:21], torch.arange(21))

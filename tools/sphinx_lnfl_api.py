@@ -10,7 +10,7 @@ lnfl's docstrings are written for people reading the code, in the paper's notati
 * a NumPy-style section (``Parameters`` over a line of dashes, then ``name : text`` entries with
   indented continuation lines) is not reST either; :func:`numpy_sections` turns it into a rubric and a
   bullet list (the entries' text stays text: "two distinct digits in 0..9" is not a type to link).
-* a cross-reference written inside a module to a class of another module (``:meth:`History.t1_hat``` in
+* a cross-reference written inside a module to a class of another module (``:meth:`History.t_clean_fit``` in
   ``lnfl.stages``) does not resolve in Sphinx, which searches only the current module.
   :func:`resolve_short_names` resolves such a reference when exactly one documented ``lnfl`` object has
   that dotted name as its suffix, and leaves it unresolved (a nitpicky warning) otherwise.
