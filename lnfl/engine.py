@@ -28,9 +28,21 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from ._validate import check_dtype, check_int, check_positive
+from ._validate import (
+    check_dataset,
+    check_dtype,
+    check_instance,
+    check_int,
+    check_positive,
+    check_recording,
+    check_sequence,
+    check_tensor,
+    describe,
+    input_scale_cause,
+    step_size_cause,
+)
 from .data import Dataset, SignalNoiseModel
-from .model import _check_pair, dloss, logistic_loss
+from .model import _check_pair, _dloss, _logistic_loss
 
 __all__ = ["GAUSSIAN_TEST_DRAWS", "WeightSpace", "CoefSpace", "outputs", "coefficients", "run_gd", "Diverged"]
 
@@ -42,13 +54,32 @@ TestSpec = Dataset | SignalNoiseModel | None
 
 
 class Diverged(FloatingPointError):
-    """The network output became non-finite (lnfl.training re-raises it as TrainingDivergedError)."""
+    """A run became non-finite (lnfl.training re-raises it as TrainingDivergedError).
+
+    ``args`` are (step, configuration, eta); ``cause`` says why in words: the inputs do not fit the dtype
+    (step 0: no step size can help) or the step size is too large for the inputs' scale.
+    """
+
+    def __init__(self, step: int, k: int, eta: float, cause: str = "") -> None:
+        super().__init__(step, k, eta)
+        self.cause = cause
+
+
+def _check_space(W0: object, Z: object, X: object) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """W⁽⁰⁾ (K, 2m, d), patches Z (K, n+2, d), test patches X (K, p, d) or None: one dtype and device."""
+    W0 = check_tensor("W0", W0, shape=("K", "2m", "d"))
+    K, _, d = W0.shape
+    Z = check_tensor("Z", Z, shape=(K, "n+2", d), context=f"K = {K}, d = {d} from W0", like=("W0", W0))
+    if X is not None:
+        X = check_tensor("X", X, shape=(K, "p", d), context=f"K = {K}, d = {d} from W0", like=("W0", W0))
+    return W0, Z, X
 
 
 class WeightSpace:
     """W⁽ᵗ⁾ kept explicitly: per step P = W Zᵀ and W ← W − ηC Z.  ``X``: test inputs (K, p, d) or None."""
 
     def __init__(self, W0: torch.Tensor, Z: torch.Tensor, X: torch.Tensor | None) -> None:
+        W0, Z, X = _check_space(W0, Z, X)
         self.W, self.Z, self.X = W0.clone(), Z, X
         self.P = torch.bmm(self.W, Z.transpose(1, 2))
 
@@ -73,6 +104,7 @@ class CoefSpace:
     """The state as projections P (K, 2m, n+2) and Gram matrices; per-step cost O(K m n²), free of d."""
 
     def __init__(self, W0: torch.Tensor, Z: torch.Tensor, X: torch.Tensor | None) -> None:
+        W0, Z, X = _check_space(W0, Z, X)
         Zt = Z.transpose(1, 2)
         self.W0, self.Z = W0, Z
         self.G = torch.bmm(Z, Zt)  # G = Z Zᵀ, (K, n+2, n+2)
@@ -125,11 +157,34 @@ def _incidence(y: torch.Tensor) -> torch.Tensor:
     return E_T
 
 
+def _check_kernel(S: object, j: object) -> tuple[torch.Tensor, torch.Tensor]:
+    """S = σ(P) (K, 2m, n + 2), finite and ≥ 0; j (2m,) of signs ±1 in S's dtype."""
+    S = check_tensor("S", S, shape=("K", "2m", "n+2"), context="activations σ(P) on the rows of Z")
+    if S.shape[1] % 2 or S.shape[2] < 3:
+        raise ValueError(f"S must have shape (K, 2m, n + 2) with an even 2m and n >= 1, got {describe(S)}")
+    if bool((S < 0).any()):
+        raise ValueError("S must hold activations σ(P) = max(P, 0) >= 0, found a negative entry")
+    j = check_tensor("j", j, shape=(S.shape[1],), context="one sign per filter, 2m from S", like=("S", S))
+    if not bool(((j == 1) | (j == -1)).all()):
+        raise ValueError("j must hold the second-layer signs +1 and -1 only")
+    return S, j
+
+
 def outputs(S: torch.Tensor, c: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
     """f(W, x_i) = (1/m) Σ_{j,r} j [σ(⟨w_{j,r}, y_i μ⟩) + σ(⟨w_{j,r}, ξ_i⟩)], shape (K, n).
 
     S = σ(P) (K, 2m, n + 2): the activations on the rows of Z = [μ; −μ; ξ_1; …]; c_i (K, n) is the row of sample i's signal patch (0 for μ when y_i = +1, 1 for −μ).
     """
+    S, j = _check_kernel(S, j)
+    K, n = S.shape[0], S.shape[2] - 2
+    if not isinstance(c, torch.Tensor) or c.dtype != torch.int64 or tuple(c.shape) != (K, n):
+        raise TypeError(f"c must be an int64 tensor of shape ({K}, {n}) (K, n from S), got {describe(c)}")
+    if not bool(((c == 0) | (c == 1)).all()):
+        raise ValueError("c must hold signal rows 0 (μ, y_i = +1) and 1 (−μ, y_i = −1) only")
+    return _outputs(S, c.to(S.device), j)
+
+
+def _outputs(S: torch.Tensor, c: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
     F = j @ S  # Σ_{j,r} j σ(⟨w_{j,r}, z⟩) for every row z of Z, (K, n + 2)
     return (F.gather(1, c) + F[:, 2:]) / (S.shape[1] // 2)
 
@@ -141,6 +196,14 @@ def coefficients(S: torch.Tensor, q: torch.Tensor, E_T: torch.Tensor, j: torch.T
     (q Eᵀ)_μ = Σ_{y_i=+1} q_i, (q Eᵀ)_{−μ} = Σ_{y_i=−1} q_i, (q Eᵀ)_{ξ_i} = q_i.  σ'(z) = 1(z > 0) as in PyTorch,
     computed as sign(σ(z)).  Shape (K, 2m, n + 2).
     """
+    S, j = _check_kernel(S, j)
+    K, n = S.shape[0], S.shape[2] - 2
+    q = check_tensor("q", q, shape=(K, n), context=f"K = {K}, n = {n} from S", like=("S", S))
+    E_T = check_tensor("E_T", E_T, shape=(K, n, n + 2), context=f"K = {K}, n = {n} from S", like=("S", S))
+    return _coefficients(S, q, E_T, j)
+
+
+def _coefficients(S: torch.Tensor, q: torch.Tensor, E_T: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
     return torch.sign(S) * (j[:, None] * torch.bmm(q[:, None, :], E_T))
 
 
@@ -148,46 +211,89 @@ def _gaussian_test(space, A: torch.Tensor, P_mu: torch.Tensor, models, j: torch.
     """Test accuracy against true and observed labels on the models' distributions, shape (K, 2).
 
     g = L u with L Lᵀ = σ_ξ² W Wᵀ and fixed standard normal draws u; f = s_y + (1/m) Σ j σ(g) where
-    s_y = (1/m) Σ j σ(y⟨w, μ⟩).  P₊ = P(f > 0 | y = +1), P₋ = P(f < 0 | y = −1); labels are balanced and the
-    observed test label flips at τ₊ (y = +1) or τ₋ (y = −1).
+    s_y = (1/m) Σ j σ(y⟨w, μ⟩).  Labels are balanced and the observed test label flips at τ₊ (y = +1) or τ₋
+    (y = −1).  A prediction is right when ỹ f > 0, as on a sample: an output f = 0 (every ReLU off) is wrong
+    against either label, so P(f < 0 | y = +1) is counted on its own, not as 1 − P(f > 0 | y = +1).
     """
     m, dt = P_mu.shape[1] // 2, A.dtype
     sigma2 = torch.tensor([mo.sigma_xi**2 for mo in models], dtype=dt, device=A.device)
     evals, evecs = torch.linalg.eigh(sigma2[:, None, None] * space.weight_gram(A))
     L = evecs * evals.clamp(min=0).sqrt()[:, None, :]
     h = (torch.relu(u @ L.transpose(1, 2)) @ j) / m  # the noise part of f, (K, draws)
-    p_pos = ((torch.relu(P_mu) @ j / m)[:, None] + h > 0).to(dt).mean(1)
-    p_neg = ((torch.relu(-P_mu) @ j / m)[:, None] + h < 0).to(dt).mean(1)
+    f_pos = (torch.relu(P_mu) @ j / m)[:, None] + h  # f on the draws, given y = +1
+    f_neg = (torch.relu(-P_mu) @ j / m)[:, None] + h  # ... given y = −1
+    p_pos, q_pos = (f_pos > 0).to(dt).mean(1), (f_pos < 0).to(dt).mean(1)  # P(f > 0 | +1), P(f < 0 | +1)
+    p_neg, q_neg = (f_neg < 0).to(dt).mean(1), (f_neg > 0).to(dt).mean(1)  # P(f < 0 | −1), P(f > 0 | −1)
     tp, tm = (
         torch.tensor([getattr(mo, k) for mo in models], dtype=dt, device=A.device) for k in ("tau_plus", "tau_minus")
     )
-    noisy = ((1 - tp) * p_pos + tp * (1 - p_pos) + (1 - tm) * p_neg + tm * (1 - p_neg)) / 2
+    noisy = ((1 - tp) * p_pos + tp * q_pos + (1 - tm) * p_neg + tm * q_neg) / 2
     return torch.stack([(p_pos + p_neg) / 2, noisy], dim=1)
 
 
-def _check_batch(W0s, datas, etas, tests) -> None:
-    if not len(datas) or not len(W0s) == len(datas) == len(etas) == len(tests):
-        raise ValueError(f"a batch needs K >= 1 matching W0s, datas, etas, tests, got {len(W0s)}, {len(datas)}")
-    for k, (W0, data, test) in enumerate(zip(W0s, datas, tests, strict=True)):
-        _check_pair(W0, data)
-        check_positive("eta", etas[k])
+Names = Callable[[int, str], str]
+
+
+def _scale_cause(data: Dataset, data_name: str) -> str | None:
+    """Why ``data`` cannot be trained on in its dtype, or None: a squared patch norm ‖μ‖² or ‖ξ_i‖² that is
+    not finite (γ = A_μ‖μ‖², ρ = A_i‖ξ_i‖² and the Gram matrix need them)."""
+    for field, rows in (("mu", data.mu[None, :]), ("xi", data.xi)):
+        if not bool(torch.isfinite((rows * rows).sum(-1)).all()):
+            big = float(rows.abs().max())
+            what = "‖μ‖²" if field == "mu" else "‖ξ_i‖²"
+            return input_scale_cause(f"{data_name}.{field} (entries up to {big:.3g}, so {what} overflows)", rows.dtype)
+    return None
+
+
+def _check_configs(
+    W0s: object, datas: object, etas: object, tests: object, name: Names
+) -> tuple[list[torch.Tensor], list[Dataset], list[float], list[TestSpec]]:
+    """Validate K configurations (W⁽⁰⁾, data, η, test) that run as one batch; ``name(k, field)`` is how the
+    caller wrote argument ``field`` of configuration k (``"W0"``, ``"setups[2].W0"``, ``"W0s[2]"``)."""
+    lists = [check_sequence(f"{f}s", v, lambda _, x: x) for f, v in zip(("W0", "data", "eta", "test"), (W0s, datas, etas, tests), strict=True)]
+    W0s, datas, etas, tests = lists
+    if not len(W0s) == len(datas) == len(etas) == len(tests):
+        raise ValueError(
+            f"a batch needs as many W0s, datas, etas and tests, got {len(W0s)}, {len(datas)}, {len(etas)}, {len(tests)}"
+        )
+    for k in range(len(datas)):
+        data_name = name(k, "data")
+        check_dataset(data_name, datas[k])
+        data = datas[k]
+        W0s[k] = _check_pair(W0s[k], data, name(k, "W0"), data_name)
+        etas[k] = check_positive(name(k, "eta"), etas[k])
+        test, test_name = tests[k], name(k, "test")
         if isinstance(test, Dataset):
-            _check_pair(W0, test)
+            check_dataset(test_name, test)
+            if test.d != data.d:
+                raise ValueError(f"{test_name} must have the training data's d = {data.d}, got {test!r}")
+            check_tensor(f"{test_name}.xi", test.xi, like=(f"{data_name}.xi", data.xi), finite=False)
+            if (cause := _scale_cause(test, test_name)) is not None:
+                raise ValueError(cause)
         elif isinstance(test, SignalNoiseModel):
+            limit = torch.finfo(data.xi.dtype).max ** 0.5
+            if test.sigma_xi > limit:
+                raise ValueError(
+                    f"{test_name}.sigma_xi = {test.sigma_xi:g} is too large for {data.xi.dtype}: σ_ξ² overflows "
+                    f"(σ_ξ must stay below {limit:.3g})"
+                )
             if test.d != data.d or not torch.allclose(test.mu.to(data.mu), data.mu):
-                raise ValueError(f"test model must have the training data's d = {data.d} and μ, got d = {test.d}")
+                raise ValueError(
+                    f"{test_name} model must have the training data's d = {data.d} and μ, got d = {test.d}"
+                )
         elif test is not None:
             raise TypeError(
-                f"test must be an lnfl.data.Dataset, an lnfl.data.SignalNoiseModel or None, got {type(test).__name__}"
+                f"{test_name} must be an lnfl.data.Dataset, an lnfl.data.SignalNoiseModel or None, got {describe(test)}"
             )
         first = (W0s[0].shape, datas[0].n, datas[0].xi.dtype, datas[0].xi.device, type(tests[0]))
-        if (W0.shape, data.n, data.xi.dtype, data.xi.device, type(test)) != first:
+        if (W0s[k].shape, data.n, data.xi.dtype, data.xi.device, type(test)) != first:
             raise ValueError(
                 f"configuration {k} differs from configuration 0 in m, d, n, dtype, device or kind of test; "
                 "a batch needs the same n, m and d everywhere"
             )
         if isinstance(test, Dataset) and test.n != tests[0].n:
             raise ValueError(f"test sets must have the same size, got {tests[0].n} and {test.n} (configuration {k})")
+    return W0s, datas, etas, tests
 
 
 def run_gd(
@@ -204,15 +310,39 @@ def run_gd(
 
     Per step only P, A and the margins ỹ_i f are touched; at the recorded steps the margins, A and the test
     statistics are kept, and everything else (loss, accuracies, mean |ℓ'|) is computed once at the end.
+    All arguments are checked once, before the first step (a history too large to keep is refused with the
+    memory it would need).  Raises :class:`Diverged` if a run becomes non-finite, saying why (``cause``).
     """
+    return _run_gd(space_type, W0s, datas, etas, steps, record_every, tests, rho_dtype, lambda k, f: f)
+
+
+def _run_gd(
+    space_type: Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], WeightSpace | CoefSpace],
+    W0s: Sequence[torch.Tensor],
+    datas: Sequence[Dataset],
+    etas: Sequence[float],
+    steps: int,
+    record_every: int,
+    tests: Sequence[TestSpec],
+    rho_dtype: torch.dtype | None,
+    name: Names,
+) -> list[dict[str, object]]:
+    """:func:`run_gd`, with ``name(k, field)`` naming the arguments in errors as the caller wrote them."""
+    if space_type not in (WeightSpace, CoefSpace):
+        raise TypeError(f"space_type must be lnfl.engine.WeightSpace or lnfl.engine.CoefSpace, got {describe(space_type)}")
     steps = check_int("steps", steps, minimum=0)
     record_every = check_int("record_every", record_every)
     if rho_dtype is not None:
         check_dtype("rho_dtype", rho_dtype)
-    _check_batch(W0s, datas, etas, tests)
+    W0s, datas, etas, tests = _check_configs(W0s, datas, etas, tests, name)
     K, (_, m, d), n = len(datas), W0s[0].shape, datas[0].n
+    dt, dev = W0s[0].dtype, W0s[0].device
+    isz, rsz = torch.finfo(dt).bits // 8, torch.finfo(rho_dtype or dt).bits // 8
+    check_recording("steps", steps, record_every, K * (8 * n * isz + 8 * m * isz + 2 * m * n * rsz))
+    for k, data in enumerate(datas):
+        if (cause := _scale_cause(data, name(k, "data"))) is not None:
+            raise Diverged(0, k, etas[k], cause)
     W0 = torch.stack(W0s).reshape(K, 2 * m, d)
-    dt, dev = W0.dtype, W0.device
     y, y_obs = torch.stack([x.y for x in datas]), torch.stack([x.y_obs for x in datas])
     eta = torch.tensor([float(e) for e in etas], dtype=dt, device=dev)
     eta_q = (eta / (n * m))[:, None] * y_obs  # η q_i / ℓ'_i, so that ηC = coefficients(P, ℓ' · eta_q, …)
@@ -225,6 +355,16 @@ def run_gd(
     if isinstance(tests[0], SignalNoiseModel):
         u = torch.randn(GAUSSIAN_TEST_DRAWS, 2 * m, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
         u = u.to(dtype=dt, device=dev)
+    mu_sq = torch.stack([x.mu.dot(x.mu) for x in datas])  # ‖μ‖²
+    xi_sq = torch.stack([(x.xi * x.xi).sum(1) for x in datas])  # ‖ξ_i‖²
+
+    def diverged(t: int, k: int) -> Diverged:
+        """Step 0: the inputs with W⁽⁰⁾ overflow; later: the step size is too large for the inputs' scale."""
+        if t == 0:
+            what = f"the initial output f(W⁽⁰⁾, x_i) of {name(k, 'W0')} on {name(k, 'data')}"
+            return Diverged(0, k, float(etas[k]), input_scale_cause(what, dt))
+        scale = (float(mu_sq[k]), float(xi_sq[k].max()), n, m)
+        return Diverged(t, k, float(etas[k]), step_size_cause(name(k, "eta"), float(etas[k]), dt, *scale))
 
     A = torch.zeros(K, 2 * m, n + 2, dtype=dt, device=dev)
     ts = [*range(0, steps + 1, record_every)] + ([steps] if steps % record_every else [])
@@ -237,31 +377,32 @@ def run_gd(
     rec = 0
     for t in range(steps + 1):
         S = torch.relu(space.P)  # σ(⟨w_{j,r}, z⟩) for every patch z
-        margin = y_obs * outputs(S, c, j)
+        margin = y_obs * _outputs(S, c, j)
         if not bool(torch.isfinite(margin).all()):
-            k = int((~torch.isfinite(margin)).any(1).nonzero()[0, 0])
-            raise Diverged(t, k, float(eta[k]))
+            raise diverged(t, int((~torch.isfinite(margin)).any(1).nonzero()[0, 0]))
         if t % record_every == 0 or t == steps:
             M[:, rec] = margin
             A_mu[:, rec] = A[:, :, 0] - A[:, :, 1]  # the coefficient of μ (rows μ and −μ of Z)
             rho[:, rec] = A[:, :, 2:]
             if X is not None:
-                ft = outputs(torch.relu(space.test_projections(A)), ct, j)
+                ft = _outputs(torch.relu(space.test_projections(A)), ct, j)
                 tst[:, rec] = torch.stack([(ft * yt > 0).to(dt).mean(1), (ft * yt_obs > 0).to(dt).mean(1)], 1)
             elif tests[0] is not None:
                 tst[:, rec] = _gaussian_test(space, A, space.P[:, :, 0], tests, j, u)
             rec += 1
         if t == steps:
             break
-        eta_C = coefficients(S, dloss(margin) * eta_q, E_T, j)
+        eta_C = _coefficients(S, _dloss(margin) * eta_q, E_T, j)
         A.sub_(eta_C)
         space.step(eta_C)
 
     W = space.weights(A).reshape(K, 2, m, d)
-    mu_sq = torch.stack([x.mu.dot(x.mu) for x in datas])  # ‖μ‖²
-    xi_sq = torch.stack([(x.xi * x.xi).sum(1) for x in datas])  # ‖ξ_i‖²
     gamma = j * A_mu * mu_sq[:, None, None]  # γ = j A_μ ‖μ‖², (K, T, 2m)
     rho.mul_(xi_sq[:, None, None, :].to(rho.dtype))  # ρ_i = A_i ‖ξ_i‖², in place
+    for k in range(K):  # once, at the end: the bookkeeping itself must fit its dtype
+        for what, v in (("γ = A_μ‖μ‖²", gamma[k]), ("ρ = A_i‖ξ_i‖²", rho[k]), ("the final W", W[k])):
+            if not bool(torch.isfinite(v).all()):
+                raise Diverged(steps, k, float(etas[k]), input_scale_cause(f"{what} of {name(k, 'data')}", v.dtype))
     clean = (y_obs == y).to(dt)[:, None, :]
     noisy = 1 - clean
 
@@ -270,11 +411,11 @@ def run_gd(
 
     fitted = (M > 0).to(dt)
     true_ok = (y[:, None, :] * y_obs[:, None, :] * M > 0).to(dt)  # y_i f > 0
-    abs_dl = -dloss(M)
+    abs_dl = -_dloss(M)
     return [
         {
             "t": torch.tensor(ts),
-            "loss": logistic_loss(M[k]).mean(-1),
+            "loss": _logistic_loss(M[k]).mean(-1),
             "gamma": gamma[k].reshape(T, 2, m),
             "rho": rho[k].reshape(T, 2, m, n),
             "margin": M[k],
