@@ -2,6 +2,7 @@
 real chapters as they exist when the tests run."""
 
 import hashlib
+import os
 import json
 import pathlib
 import re
@@ -115,7 +116,8 @@ def test_student_keeps_code_blocks_inside_exercises_and_drops_plain_solutions():
     nb = notebook(
         new_markdown_cell(ex("ex-c", body=body, fence="````")),
         new_markdown_cell("```{solution} ex-c\nA plain solution.\n```\n\nAfter."),
-        new_markdown_cell(sol_start("ex-c")),
+        new_markdown_cell(ex("ex-d")),
+        new_markdown_cell(sol_start("ex-d")),
         code("assert 1"),
         new_markdown_cell(sol_end()),
     )
@@ -124,7 +126,11 @@ def test_student_keeps_code_blocks_inside_exercises_and_drops_plain_solutions():
         ("markdown", ex("ex-c", body=body, fence="````")),
         ("code", cw.SCRATCH),
         ("markdown", "After."),
+        ("markdown", ex("ex-d")),
+        ("code", cw.SCRATCH),
     ]
+    with pytest.raises(cw.MarkerError, match="second solution for ex-d"):
+        cw.student_notebook(notebook(*nb["cells"], new_markdown_cell("```{solution} ex-d\nAgain.\n```")))
 
 
 def test_student_handles_gated_exercises():
@@ -171,7 +177,7 @@ def test_check_accepts_a_good_notebook():
             "no code cell",
         ),
         ([new_markdown_cell("```{exercise}\nNo label.\n```")], "#1", "no :label:"),
-        ([new_markdown_cell(ex("ex-x")), new_markdown_cell(sol_start("ex-x")), code("1")], "ex-x", "no solution-end"),
+        ([new_markdown_cell(ex("ex-x")), new_markdown_cell(sol_start("ex-x")), code("1")], "cell 1", "no {solution-end}"),
         (
             [
                 new_markdown_cell(ex("ex-x")),
@@ -179,8 +185,8 @@ def test_check_accepts_a_good_notebook():
                 code("1"),
                 new_markdown_cell(sol_end()),
             ],
-            "ex-y",
-            "does not exist",
+            "cell 1",
+            "not an exercise label",
         ),
     ],
 )
@@ -188,7 +194,8 @@ def test_check_names_notebook_and_label(cells, label, phrase):
     problems = cw.check_notebook(notebook(*cells), "bad.ipynb")
     assert problems, "a problem must be found"
     text = "\n".join(map(str, problems))
-    assert f"bad.ipynb: exercise {label}" in text and phrase in text, text
+    where = label if label.startswith("cell") else f"exercise {label}"
+    assert f"bad.ipynb: {where}" in text and phrase in text, text
 
 
 def _write(folder, name, nb):
@@ -275,7 +282,7 @@ def _solution_code_cells(nb):
 @pytest.mark.skipif(not CHAPTERS, reason="no chapter notebooks yet")
 def test_real_chapters_student_versions(tmp_path):
     before = _hashes(ROOT / "chapters")
-    written = cw.write_student_versions(ROOT / "chapters", tmp_path / "student")
+    written = cw.write_student_versions(ROOT / "chapters", tmp_path / "student", myst=True)
     assert _hashes(ROOT / "chapters") == before, "sources must never change"
     assert [p.name for p in written] == [p.name for p in CHAPTERS]
     for src_path, out_path in zip(CHAPTERS, written, strict=True):
@@ -389,7 +396,7 @@ def test_binder_environment_matches_the_book():
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in req.splitlines()
     book, env = _pins(ROOT / "requirements.txt"), _pins(binder / "requirements.txt")
     assert env["torch"].split("+")[0] == book["torch"].split("+")[0] and env["torch"].endswith("+cpu")
-    runtime_only = {k: v for k, v in book.items() if k not in {"pytest", "nbval", "ruff", "pre-commit", "torch"}}
+    runtime_only = {k: v for k, v in book.items() if k not in {"pytest", "nbval", "ruff", "pre-commit", "torch", "selenium"}}
     runtime_only = {k: v for k, v in runtime_only.items() if not k.startswith("actionlint")}
     for name, version in runtime_only.items():
         assert env.get(name) == version, f"binder/requirements.txt pins {name}=={env.get(name)}, the book {version}"
@@ -423,3 +430,223 @@ def test_cli_add_colab_cell_in_place(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no _config.yml here: no repository URL to use
     assert cw.main(["add-colab-cell", str(path)]) == 1
     assert "repository.url" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The tool never loses work: links, hard links, sources, errors midway (each case failed before this version)
+# ------------------------------------------------------------------------------------------------------------
+
+
+def _two_sources(tmp_path):
+    src = tmp_path / "src"
+    _write(src, "a.ipynb", simple())
+    _write(src, "b.ipynb", simple())
+    return src, _hashes(src)
+
+
+def _no_traceback(capsys):
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err + out.out
+    return out.err
+
+
+def test_force_never_writes_through_a_symlink_to_a_source(tmp_path, capsys):
+    src, before = _two_sources(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.ipynb").symlink_to(src / "a.ipynb")
+    assert cw.main(["student", str(src), str(out), "--force"]) == 1
+    assert "symbolic link" in _no_traceback(capsys)
+    assert _hashes(src) == before, "the chapter was replaced by its student version"
+    assert (out / "a.ipynb").is_symlink() and not (out / "b.ipynb").exists(), "nothing written when it refuses"
+
+
+def test_force_never_writes_onto_a_hard_link_of_a_source(tmp_path, capsys):
+    src, before = _two_sources(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    os.link(src / "b.ipynb", out / "b.ipynb")
+    assert cw.main(["student", str(src), str(out), "--force"]) == 1
+    err = _no_traceback(capsys)
+    assert "same inode" in err or "hard link" in err, err
+    assert _hashes(src) == before
+    assert not (out / "a.ipynb").exists()
+
+
+def test_a_dangling_symlink_never_creates_a_file_in_the_sources(tmp_path, capsys):
+    src, before = _two_sources(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.ipynb").symlink_to(src / "new.ipynb")  # dangling, pointing into the sources
+    assert cw.main(["student", str(src), str(out)]) == 1
+    assert cw.main(["student", str(src), str(out), "--force"]) == 1
+    _no_traceback(capsys)
+    assert not (src / "new.ipynb").exists() and _hashes(src) == before
+
+
+def test_an_output_folder_that_resolves_into_the_sources_is_refused(tmp_path, capsys):
+    src, before = _two_sources(tmp_path)
+    (tmp_path / "alias").symlink_to(src)
+    for target in (tmp_path / "alias", tmp_path / "alias" / "deeper"):
+        assert cw.main(["student", str(src), str(target), "--force"]) == 1
+    assert "SRC_DIR" in _no_traceback(capsys)
+    assert _hashes(src) == before
+
+
+def test_an_error_midway_leaves_every_file_as_it_was(tmp_path, capsys, monkeypatch):
+    src, before = _two_sources(tmp_path)
+    out = tmp_path / "out"
+    assert cw.main(["student", str(src), str(out)]) == 0
+    (out / "a.ipynb").write_text("old a")
+    (out / "b.ipynb").unlink()
+    (out / "b.ipynb").mkdir()  # cannot be replaced by a file
+    assert cw.main(["student", str(src), str(out), "--force"]) == 1
+    _no_traceback(capsys)
+    assert (out / "a.ipynb").read_text() == "old a", "a was overwritten although b failed"
+    (out / "b.ipynb").rmdir()
+    (out / "b.ipynb").write_text("old b")
+
+    real_replace, calls = os.replace, []
+
+    def failing_replace(a, b):  # the second move into place fails: the first must be undone
+        calls.append((a, b))
+        if str(b).endswith("b.ipynb") and not str(a).endswith(".bak"):
+            raise OSError(28, "No space left on device")
+        return real_replace(a, b)
+
+    monkeypatch.setattr(cw.os, "replace", failing_replace)
+    assert cw.main(["student", str(src), str(out), "--force"]) == 1
+    monkeypatch.undo()
+    assert (out / "a.ipynb").read_text() == "old a" and (out / "b.ipynb").read_text() == "old b"
+    assert sorted(p.name for p in out.iterdir()) == ["a.ipynb", "b.ipynb"], "temporary files left behind"
+    assert _hashes(src) == before
+
+
+def test_nothing_is_written_if_any_notebook_is_malformed(tmp_path, capsys):
+    src, _ = _two_sources(tmp_path)
+    _write(src, "c.ipynb", notebook(new_markdown_cell(ex("ex-c")), new_markdown_cell(sol_start("ex-c")), code("1")))
+    out = tmp_path / "out"
+    assert cw.main(["student", str(src), str(out)]) == 1
+    assert "c.ipynb: cell 1" in _no_traceback(capsys)
+    assert not out.exists(), "an error leaves no partial output"
+
+
+MALFORMED = {
+    "start without end": (
+        [new_markdown_cell(ex("ex-a")), new_markdown_cell(sol_start("ex-a")), code("x = 1")],
+        1,
+        "has no {solution-end}",
+    ),
+    "nested start": (
+        [
+            new_markdown_cell(ex("ex-a")),
+            new_markdown_cell(ex("ex-b")),
+            new_markdown_cell(sol_start("ex-a")),
+            new_markdown_cell(sol_start("ex-b")),
+            new_markdown_cell(sol_end()),
+            new_markdown_cell("Lecture text after."),
+        ],
+        3,
+        "inside the solution of ex-a",
+    ),
+    "end without start": ([new_markdown_cell(ex("ex-a")), new_markdown_cell(sol_end())], 1, "without a {solution-start}"),
+    "marker quoted inside a code block": (
+        [
+            new_markdown_cell(ex("ex-a")),
+            new_markdown_cell(sol_start("ex-a")),
+            code("x = 1"),
+            new_markdown_cell("Write the end like this:\n\n````md\n```{solution-end}\n```\n````"),
+            code("secret = 42"),
+            new_markdown_cell(sol_end()),
+        ],
+        3,
+        "quoted inside a code block",
+    ),
+    "marker nested in a directive": (
+        [new_markdown_cell("````{note}\n" + sol_start("ex-a") + "\n````"), new_markdown_cell(ex("ex-a"))],
+        0,
+        "nested inside a {note}",
+    ),
+    "unclosed exercise": ([new_markdown_cell("```{exercise}\n:label: ex-a\n\nNo end.")], 0, "never closed"),
+    "marker in a code cell": (
+        [new_markdown_cell(ex("ex-a")), code("```{solution-start} ex-a\n```")],
+        1,
+        "in a code cell",
+    ),
+    "start for an unknown label": (
+        [new_markdown_cell(ex("ex-a")), new_markdown_cell(sol_start("ex-z")), code("1"), new_markdown_cell(sol_end())],
+        1,
+        "not an exercise label",
+    ),
+    "start without a label": (
+        [new_markdown_cell(ex("ex-a")), new_markdown_cell("```{solution-start}\n```"), new_markdown_cell(sol_end())],
+        1,
+        "without the label",
+    ),
+    "exercise inside a solution": (
+        [
+            new_markdown_cell(ex("ex-a")),
+            new_markdown_cell(sol_start("ex-a")),
+            new_markdown_cell(ex("ex-b")),
+            new_markdown_cell(sol_end()),
+        ],
+        2,
+        "inside the solution of ex-a",
+    ),
+    "a test cell outside a solution": (
+        [new_markdown_cell(ex("ex-a")), new_code_cell("assert True", metadata={"tags": ["otter-test"]})],
+        1,
+        "outside a solution",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_malformed_markers_are_an_error_naming_notebook_and_cell(tmp_path, capsys, case):
+    cells, cell, phrase = MALFORMED[case]
+    src = tmp_path / "src"
+    _write(src, "ok.ipynb", simple())
+    _write(src, "bad.ipynb", notebook(*cells))
+    before = _hashes(src)
+    out = tmp_path / "out"
+    assert cw.main(["student", str(src), str(out)]) == 1, f"{case}: exit status 0"
+    err = _no_traceback(capsys)
+    assert f"bad.ipynb: cell {cell}: " in err and phrase in err, err
+    assert len(err.strip().splitlines()) == 1, "one line"
+    assert not out.exists() and _hashes(src) == before
+    assert cw.main(["check", str(src)]) == 1
+    assert f"bad.ipynb: cell {cell}: " in capsys.readouterr().err
+
+
+BROKEN = {"a list": "[]", "an empty object": "{}", "a number": "42", "invalid JSON": '{"cells": [', "null": "null"}
+
+
+@pytest.mark.parametrize("case", [*BROKEN, "cell without cell_type", "cells not a list"])
+def test_a_broken_notebook_is_a_one_line_message(tmp_path, capsys, case):
+    src = tmp_path / "src"
+    _write(src, "ok.ipynb", simple())
+    if case in BROKEN:
+        (src / "bad.ipynb").write_text(BROKEN[case])
+    else:
+        nb = json.loads(nbformat.writes(nbformat.from_dict(simple())))
+        if case == "cells not a list":
+            nb["cells"] = {"0": nb["cells"][0]}
+        else:
+            del nb["cells"][1]["cell_type"]
+        (src / "bad.ipynb").write_text(json.dumps(nb))
+    for argv in (["student", str(src), str(tmp_path / "out")], ["check", str(src)]):
+        assert cw.main(argv) == 1
+        err = _no_traceback(capsys)
+        assert "bad.ipynb" in err and "not a notebook" in err, err
+        if argv[0] == "student":
+            assert len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_add_colab_cell_never_rewrites_through_a_link(tmp_path, capsys):
+    _write(tmp_path / "src", "a.ipynb", simple())
+    before = _hashes(tmp_path / "src")
+    (tmp_path / "link.ipynb").symlink_to(tmp_path / "src" / "a.ipynb")
+    assert cw.main(["add-colab-cell", str(tmp_path / "link.ipynb"), "--url", URL]) == 1
+    assert "symbolic link" in _no_traceback(capsys)
+    assert _hashes(tmp_path / "src") == before
