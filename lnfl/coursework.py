@@ -195,7 +195,7 @@ def read_notebook(path: str | os.PathLike) -> dict:
     nb.setdefault("nbformat_minor", 5)
     for cell in nb["cells"]:
         cell.setdefault("metadata", {})
-        cell.setdefault("source", "")
+        cell["source"] = _source(cell)  # one string, as nbformat and nbclient expect in memory
         if cell["cell_type"] == "code":
             cell.setdefault("outputs", [])
             cell.setdefault("execution_count", None)
@@ -1333,8 +1333,12 @@ def check_assignment(chapter_dir: pathlib.Path, summary: dict | None = None) -> 
     if not zips:
         return [f"{stem}: no autograder zip"]
     problems = []
-    sol = grade(zips[-1], chapter_dir / "autograder" / f"{stem}.ipynb")
-    st = grade(zips[-1], chapter_dir / "student" / f"{stem}.ipynb")
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:  # the two runs are independent processes
+        sol_f = pool.submit(grade, zips[-1], chapter_dir / "autograder" / f"{stem}.ipynb")
+        st_f = pool.submit(grade, zips[-1], chapter_dir / "student" / f"{stem}.ipynb")
+        sol, st = sol_f.result(), st_f.result()
     for q, (score, most) in sol.items():
         if score < most:
             problems.append(f"{stem}: the solution notebook scores {score:g}/{most:g} on {q}")

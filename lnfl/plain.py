@@ -467,10 +467,10 @@ class Converter:
             other, key = key.split("::", 1)
             doc = str((pathlib.PurePosixPath(doc).parent / other).as_posix())
             doc = re.sub(r"\.(ipynb|md)$", "", os.path.normpath(doc))
-        values = self.glue_for(doc)
-        if key not in values:
-            raise ConversionError(f"{where}: no glued value named {key!r} in the executed {doc}")
-        return values[key]
+        try:
+            return self.glue_for(doc)[key]
+        except KeyError:
+            raise ConversionError(f"{where}: no glued value named {key!r} in the executed {doc}") from None
 
     # -- whole notebooks ---------------------------------------------------------------------------------
     def renderer(self, path: str | os.PathLike, nb: dict) -> Callable[[cw.Piece], str]:
