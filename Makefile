@@ -11,7 +11,7 @@ JB_BUILD := jupyter-book build . -W -n --keep-going
 NOTEBOOKS = $(wildcard chapters/*.ipynb appendix/*.ipynb)
 NBVAL := pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -p no:cacheprovider
 
-.PHONY: book test unit notebooks build-check install clean pdf
+.PHONY: book test unit notebooks build-check install clean pdf assignments plain-notebooks
 
 install: $(STAMP)
 
@@ -41,6 +41,18 @@ notebooks: $(STAMP)
 # the whole book as one PDF: the single-page HTML build printed by headless chromium (Debian `chromium`)
 pdf: $(STAMP)
 	$(BIN)/python tools/make_pdf.py
+
+# otter-grader assignments of every chapter in _build/assignments/<chapter>/ (autograder/: solution notebook and
+# autograder zip; student/: the notebook to hand out; master/), then checked with `otter run` (no Docker): full
+# marks on every solution notebook, zero on every coding question of the untouched student notebooks.
+# Glued numbers come from _build/jupyter_execute (after `make book`), else each chapter is executed once.
+ASSIGN_JOBS ?= 1
+assignments: $(STAMP)
+	$(BIN)/python -m lnfl.coursework assign chapters _build/assignments --force --check --jobs $(ASSIGN_JOBS)
+
+# the chapters as plain notebooks (what the Colab button opens; published by the deploy workflow)
+plain-notebooks: $(STAMP)
+	$(BIN)/python -m lnfl.coursework plain chapters _build/plain/chapters --force
 
 clean:
 	rm -rf _build
