@@ -17,7 +17,8 @@ Feature Learning Process* (ICML 2025).  One module per concept of the paper:
 - :mod:`lnfl.regimes`        the sweeps of chapter 9: Stage I time scales, phase diagram, benign vs harmful
 - :mod:`lnfl.bench`          ``python -m lnfl.bench``: speed against autograd, GEMM throughput, engines
 - :mod:`lnfl.widgets`        the interactive explorers (data model, the race, log 2 selection)
-- :mod:`lnfl.coursework`     student versions of the chapters, the exercise check, the Colab cell
+- :mod:`lnfl.coursework`     student versions, otter-grader assignments, the exercise check, the Colab cell
+- :mod:`lnfl.plain`          the chapters as plain notebooks (boxes, glued numbers, references as Markdown)
 - :mod:`lnfl.plotting`       the book's figure style: colour-blind-safe, clean/noisy colours, stage boundary
 """
 

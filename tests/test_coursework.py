@@ -414,7 +414,7 @@ def test_binder_environment_matches_the_book():
 
 def test_instructors_guide_lists_every_exercise():
     guide = (ROOT / "appendix" / "instructors.md").read_text()
-    listed = set(re.findall(r"^\| `(ex-[\w-]+)` \|", guide, flags=re.M))
+    listed = set(re.findall(r"^\| \{numref\}`(ex-[\w-]+)` \|", guide, flags=re.M))
     labels = set()
     for path in CHAPTERS:
         found, _ = cw.exercises(json.loads(path.read_text()), path.name)
@@ -925,3 +925,48 @@ def test_otter_assign_and_run_end_to_end(tmp_path, capsys):
         == 0
     )
     assert "total: 2/2" in capsys.readouterr().out
+
+
+def test_instructors_guide_course_paths_respect_prerequisites():
+    """Every course path of the guide takes each chapter after the chapters its row in the table needs."""
+    guide = (ROOT / "appendix" / "instructors.md").read_text()
+    needs = {}
+    for num, need in re.findall(r"^\| \{doc\}`(\d+)\. [^`]*` \| ([^|]+) \|", guide, flags=re.M):
+        need = need.split("(")[0]
+        needs[int(num)] = {int(x) for x in re.findall(r"\d+", need)}
+    assert len(needs) == len(CHAPTERS) >= 11, needs
+    paths = re.findall(
+        r"^- \*\*(.+?)\*\*(.*(?:\n  .*)*)", guide.split("Three ways through the material")[1], flags=re.M
+    )
+    assert len(paths) == 3, paths
+    for name, text in paths:
+        seen: list[int] = []
+        for num in re.findall(r"chapters? ((?:\d+(?:, | and |; then )?)+)", text):
+            seen += [int(x) for x in re.findall(r"\d+", num)]
+        assert seen, name
+        for k, ch in enumerate(seen):
+            missing = needs[ch] - set(seen[:k])
+            assert not missing, f"{name}: chapter {ch} comes before chapters {sorted(missing)} it needs"
+
+
+def test_instructors_guide_table_is_generated_from_the_chapters():
+    guide = (ROOT / "appendix" / "instructors.md").read_text()
+    assert 'exercise_table("../chapters")' in guide and "kernelspec" in guide.split("---")[1]
+    table = cw.exercise_table(ROOT / "chapters")
+    labels = set()
+    for path in CHAPTERS:
+        found, _ = cw.exercises(json.loads(path.read_text()), path.name)
+        labels |= {e.label for e in found if e.label}
+    rows = table.splitlines()[2:]
+    assert {re.match(r"\| \{numref\}`([\w-]+)`", r)[1] for r in rows} == labels
+
+
+def test_jupyterlab_myst_and_otter_are_installed():
+    """The README's `jupyter lab` command and `make assignments` need them (requirements.txt)."""
+    bindir = pathlib.Path(sys.executable).parent
+    for cmd in (["jupyter", "lab", "--version"], ["otter", "--version"]):
+        proc = subprocess.run([str(bindir / cmd[0]), *cmd[1:]], capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, proc.stderr
+    import importlib.util
+
+    assert importlib.util.find_spec("jupyterlab_myst") is not None, "jupyterlab-myst renders MyST in JupyterLab"
