@@ -12,17 +12,19 @@ from dataclasses import dataclass, field
 
 import torch
 
+from . import theory as _theory
 from ._validate import (
+    check_device,
     check_dtype,
     check_int,
-    check_labels,
+    check_memory,
     check_positive,
     check_seed,
+    check_signal_noise,
     check_tau,
-    check_tensor,
 )
 
-__all__ = ["Dataset", "LabelNoise", "SignalNoiseModel"]
+__all__ = ["Dataset", "LabelNoise", "SignalNoiseModel", "orthogonal_noise"]
 
 
 class LabelNoise:
@@ -52,19 +54,8 @@ class Dataset(LabelNoise):
     """
 
     def __init__(self, mu: torch.Tensor, xi: torch.Tensor, y: torch.Tensor, y_obs: torch.Tensor) -> None:
-        xi = check_tensor("xi", xi, ndim=2)
-        mu = check_tensor("mu", mu, ndim=1)
-        n, d = xi.shape
-        if n < 1 or d < 1:
-            raise ValueError(f"xi must have shape (n, d) with n >= 1 and d >= 1, got {tuple(xi.shape)}")
-        if mu.shape[0] != d:
-            raise ValueError(f"mu must have shape ({d},) to match xi's d = {d}, got {tuple(mu.shape)}")
-        if mu.dtype != xi.dtype or mu.device != xi.device:
-            raise ValueError(
-                f"mu and xi must share dtype and device, got mu {mu.dtype} on {mu.device}, xi {xi.dtype} on {xi.device}"
-            )
-        check_labels("y", y, n)
-        check_labels("y_obs", y_obs, n)
+        # each field: float32/float64, finite, shapes (d,) and (n, d), one dtype and device, labels ±1
+        mu, xi, y, y_obs = check_signal_noise("", mu, xi, y, y_obs)
         self.mu: torch.Tensor = mu
         """μ ∈ ℝ^d, the signal vector."""
         self.xi: torch.Tensor = xi
@@ -104,8 +95,8 @@ class Dataset(LabelNoise):
         return torch.stack([self.y[:, None] * self.mu[None, :], self.xi], dim=1)
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Dataset:
-        """A copy on another device and/or dtype."""
-        kw = {"device": device, "dtype": dtype}
+        """A copy on another device and/or dtype (float32 or float64; the device must exist here)."""
+        kw = {"device": check_device("device", device), "dtype": None if dtype is None else check_dtype("dtype", dtype)}
         return Dataset(self.mu.to(**kw), self.xi.to(**kw), self.y.to(**kw), self.y_obs.to(**kw))
 
     def __repr__(self) -> str:
@@ -142,7 +133,11 @@ class SignalNoiseModel:
         object.__setattr__(self, "sigma_xi", check_positive("sigma_xi", self.sigma_xi))
         object.__setattr__(self, "tau_plus", check_tau("tau_plus", self.tau_plus))
         object.__setattr__(self, "tau_minus", check_tau("tau_minus", self.tau_minus))
-        check_dtype("dtype", self.dtype)
+        big = torch.finfo(check_dtype("dtype", self.dtype)).max
+        for name, value, limit in (("mu_norm", self.mu_norm, big), ("sigma_xi", self.sigma_xi, big / 10)):
+            if value > limit:  # σ_ξ: noise entries reach about 6σ_ξ
+                raise ValueError(f"{name}={value:g} is too large for {self.dtype} (entries must stay below {big:.3g})")
+        check_device("device", self.device)
 
     @classmethod
     def from_n_snr2(
@@ -165,16 +160,20 @@ class SignalNoiseModel:
         n_snr2 = check_positive("n_snr2", n_snr2)
         sigma_xi = check_positive("sigma_xi", sigma_xi)
         mu_norm = sigma_xi * math.sqrt(n_snr2 * d / n)
+        if not math.isfinite(mu_norm):
+            raise ValueError(
+                f"n_snr2={n_snr2:g} with d={d}, n={n}, sigma_xi={sigma_xi:g} puts ‖μ‖ beyond the float range"
+            )
         return cls(d, mu_norm, sigma_xi, tau_plus, tau_minus, dtype, device)
 
     @property
     def snr(self) -> float:
-        """SNR = ‖μ‖/(σ_ξ √d)."""
-        return self.mu_norm / (self.sigma_xi * math.sqrt(self.d))
+        """SNR = ‖μ‖/(σ_ξ √d) (:func:`lnfl.theory.snr`: a ``ValueError``, not ``inf``, beyond the float range)."""
+        return _theory.snr(self.mu_norm, self.sigma_xi, self.d)
 
     def n_snr2(self, n: int) -> float:
-        """The regime constant n·SNR² for a training set of n samples."""
-        return check_int("n", n) * self.snr**2
+        """The regime constant n·SNR² for a training set of n samples (:func:`lnfl.theory.n_snr2`)."""
+        return _theory.n_snr2(n, self.mu_norm, self.sigma_xi, self.d)
 
     @property
     def mu(self) -> torch.Tensor:
@@ -191,6 +190,7 @@ class SignalNoiseModel:
         """
         n = check_int("n", n)
         seed = check_seed("seed", seed)
+        check_memory(f"sample(n={n}) with d={self.d}", 2 * 8 * n * self.d)  # ξ in float64, then in dtype
         g = torch.Generator().manual_seed(seed)
         y = torch.where(torch.rand(n, generator=g, dtype=torch.float64) < 0.5, 1.0, -1.0).to(torch.float64)
         xi = self.sigma_xi * torch.randn(n, self.d, generator=g, dtype=torch.float64)
@@ -199,3 +199,19 @@ class SignalNoiseModel:
         y_obs = torch.where(u < flip_prob, -y, y)
         kw = {"dtype": self.dtype, "device": self.device}
         return Dataset(self.mu, xi.to(**kw), y.to(**kw), y_obs.to(**kw))
+
+
+def orthogonal_noise(data: Dataset) -> Dataset:
+    """The orthogonal-noise variant of Cao et al. (2022) and Kou et al. (2023) on the same draw (Chapter 2):
+    every noise patch with its component along μ removed, ξ_i − (⟨ξ_i, μ⟩/‖μ‖²) μ; μ and both labels unchanged.
+
+    Under isotropic noise that component is N(0, σ_ξ²) along μ/‖μ‖: of order σ_ξ, small against ‖ξ_i‖ ≈ σ_ξ√d
+    but not against ‖μ‖ (their ratio is 1/(SNR·√d)).
+    """
+    if not isinstance(data, Dataset):
+        raise TypeError(f"data must be an lnfl.data.Dataset, got {type(data).__name__}")
+    mu_sq = data.mu.dot(data.mu)
+    if not float(mu_sq) > 0:
+        raise ValueError("data.mu is zero: there is no signal direction to remove from the noise patches")
+    xi = data.xi - (data.xi @ data.mu / mu_sq)[:, None] * data.mu
+    return Dataset(data.mu, xi, data.y, data.y_obs)

@@ -25,14 +25,28 @@ from dataclasses import dataclass, fields, replace
 
 import torch
 
-from ._validate import check_int, check_positive, check_tau
+from ._validate import (
+    check_choice,
+    check_dataset,
+    check_instance,
+    check_int,
+    check_keys,
+    check_positive,
+    check_real,
+    check_seed,
+    check_sequence,
+    check_tau,
+    check_tensor,
+)
 from .data import Dataset
 from .theory import stage2_error_lower_bound, t1_order
-from .training import History, Setup, setup
+from .training import REFERENCE, History, Setup, setup, train_batch
 
 __all__ = [
     "abs_dloss",
+    "true_margin",
     "noisy_gradient_share",
+    "signal_pull",
     "true_class_signal",
     "own_memorisation",
     "signal_beats_memorisation",
@@ -45,6 +59,9 @@ __all__ = [
     "StageTwoSummary",
     "stage_two_summary",
     "run_seeds",
+    "run_batch",
+    "model_test_errors",
+    "level_crossing",
     "spread",
     "stitch",
     "sweep_d",
@@ -53,10 +70,8 @@ __all__ = [
 
 
 def _check(hist: object, data: object) -> tuple[History, Dataset]:
-    if not isinstance(hist, History):
-        raise TypeError(f"hist must be an lnfl.training.History, got {type(hist).__name__}")
-    if not isinstance(data, Dataset):
-        raise TypeError(f"data must be an lnfl.data.Dataset, got {type(data).__name__}")
+    check_instance("hist", hist, History, "an lnfl.training.History")
+    check_dataset("data", data)
     if hist.margin.shape[1] != data.n:
         raise ValueError(
             f"hist was recorded on {hist.margin.shape[1]} samples but data has n = {data.n}; "
@@ -67,8 +82,7 @@ def _check(hist: object, data: object) -> tuple[History, Dataset]:
 
 def _reduce(x: torch.Tensor, reduce: str, allowed: tuple[str, ...]) -> torch.Tensor:
     """Reduce over the filter axis r (dim 1 of a (T, m, n) tensor)."""
-    if reduce not in allowed:
-        raise ValueError(f"reduce must be one of {allowed}, got {reduce!r}")
+    check_choice("reduce", reduce, allowed)
     if reduce == "mean":
         return x.mean(dim=1)
     if reduce == "max":
@@ -81,9 +95,18 @@ def abs_dloss(hist: History) -> torch.Tensor:
 
     The weight with which sample i enters the gradient (Chapter 3): 1/2 at a zero margin, → 0 once fitted.
     """
-    if not isinstance(hist, History):
-        raise TypeError(f"hist must be an lnfl.training.History, got {type(hist).__name__}")
+    check_instance("hist", hist, History, "an lnfl.training.History")
     return torch.sigmoid(-hist.margin)
+
+
+def true_margin(hist: History, data: Dataset) -> torch.Tensor:
+    """y_i f(W^{(t)}, x_i) per recorded step and sample, shape (T, n): the margin against the *true* label.
+
+    Positive when sample i is classified by its true label.  It equals the recorded margin ỹ_i f on clean
+    samples and its negative on noisy ones (Chapters 5 and 7).
+    """
+    hist, data = _check(hist, data)
+    return hist.margin * (data.y_obs * data.y)
 
 
 def noisy_gradient_share(hist: History, data: Dataset) -> torch.Tensor:
@@ -94,6 +117,22 @@ def noisy_gradient_share(hist: History, data: Dataset) -> torch.Tensor:
     hist, data = _check(hist, data)
     a = abs_dloss(hist)
     return a[:, data.noisy].sum(dim=1) / a.sum(dim=1)
+
+
+def signal_pull(hist: History, data: Dataset) -> torch.Tensor:
+    """The net pull on the signal: the per-step growth of γ̄ = mean_{j,r} γ_{j,r} that the loss derivatives
+    predict, (η‖μ‖²/(2nm)) Σ_i |ℓ'_i| ỹ_i y_i, shape (T,) (Chapter 6).
+
+    From the recursion of Chapter 4, when each filter of class j sees the signal patches of class j only
+    (γ above the initialisation): clean samples (ỹ_i y_i = +1) pull γ up, noisy ones (−1) pull it down, each
+    with its weight |ℓ'_i|.  The pull is (η‖μ‖²/(2nm)) · Σ_i|ℓ'_i| · (1 − 2·share), share =
+    :func:`noisy_gradient_share`: it vanishes as the share nears ½.  With every |ℓ'_i| = ½ it is
+    η‖μ‖²(1 − 2τ̂)/(4m), :func:`lnfl.theory.signal_step` at the draw's realised flip fraction τ̂.
+    """
+    hist, data = _check(hist, data)
+    n, m = data.n, hist.W0.shape[1]
+    scale = hist.eta * float(data.mu.dot(data.mu)) / (2 * n * m)
+    return scale * (abs_dloss(hist) * (data.y_obs * data.y).to(hist.margin.dtype)).sum(dim=1)
 
 
 def true_class_signal(hist: History, data: Dataset, reduce: str = "mean") -> torch.Tensor:
@@ -147,8 +186,7 @@ def t_all_noisy_fitted(hist: History) -> int | None:
 
     ``None`` if it never happens within the recorded steps (or there are no noisy samples).
     """
-    if not isinstance(hist, History):
-        raise TypeError(f"hist must be an lnfl.training.History, got {type(hist).__name__}")
+    check_instance("hist", hist, History, "an lnfl.training.History")
     return _first(hist, hist.train_acc_noisy >= 1.0)
 
 
@@ -277,6 +315,16 @@ class StageTwoSummary:
     """mean_{j,r} γ_{j,r} at the end."""
     noisy_share_end: float
     """:func:`noisy_gradient_share` at the end."""
+    t1: int | None
+    """T₁, the end of the Stage I window (:func:`stage_one_window`); ``None`` if the Stage I state never holds."""
+    clean_fitted_after_t1: float
+    """min over recorded t ≥ T₁ of the fraction of clean samples fitted (claim 1); NaN without a window."""
+    t_noisy_fitted_to_end: int | None
+    """First recorded step from which every noisy sample stays fitted to its observed label at every later
+    record; ``None`` if they are not all fitted at the end (or there are none)."""
+    gamma_dip: float
+    """Largest relative dip of any γ_{j,r} below its running maximum, 1 − γ_{j,r}^{(t)}/max_{s≤t} γ_{j,r}^{(s)},
+    over recorded t ≥ T₁ (t > 0 without a window): 0 when no filter's signal ever decreases in Stage II."""
     test_error_clean: float
     """1 − test accuracy against the test set's true labels y (``hist.test_acc``)."""
     test_error_noisy_labels: float
@@ -296,6 +344,19 @@ def stage_two_summary(hist: History, data: Dataset, tau_plus: float, tau_minus: 
     if not bool(later.any()):
         raise ValueError("hist records only step 0; train for at least one step")
     g_mean = hist.gamma.mean(dim=(1, 2))
+    window = stage_one_window(hist, data)
+    t1 = None if window is None else window[1]
+    after = hist.t >= t1 if t1 is not None else later
+    g = hist.gamma.flatten(1)  # (T, 2m)
+    peak = g.cummax(dim=0).values
+    ok = after[:, None] & (peak > 0)
+    dips = torch.where(ok, 1.0 - g / peak.clamp(min=torch.finfo(g.dtype).tiny), torch.zeros_like(g))
+    all_fitted = hist.train_acc_noisy >= 1.0
+    misfit = (~all_fitted).nonzero()
+    if not bool(data.noisy.any()) or not bool(all_fitted[-1]):
+        t_to_end = None
+    else:
+        t_to_end = int(hist.t[0]) if misfit.numel() == 0 else int(hist.t[misfit[-1, 0] + 1])
     return StageTwoSummary(
         t_end=int(hist.t[-1]),
         loss_end=float(hist.loss[-1]),
@@ -308,6 +369,10 @@ def stage_two_summary(hist: History, data: Dataset, tau_plus: float, tau_minus: 
         gamma_peak=float(g_mean.max()),
         gamma_end=float(g_mean[-1]),
         noisy_share_end=float(noisy_gradient_share(hist, data)[-1]),
+        t1=t1,
+        clean_fitted_after_t1=float("nan") if t1 is None else float(hist.train_acc_clean[after].min()),
+        t_noisy_fitted_to_end=t_to_end,
+        gamma_dip=float(dips.max().clamp(min=0.0)),
         test_error_clean=1.0 - float(hist.test_acc[-1]),
         test_error_noisy_labels=1.0 - float(hist.test_acc_noisy_labels[-1]),
         error_bound=bound,
@@ -318,9 +383,9 @@ def run_seeds(
     seeds: range | list[int], steps: int, record_every: int = 1, n_test: int = 2000, **overrides: float
 ) -> list[tuple[Setup, History]]:
     """:func:`lnfl.training.setup` and train once per seed; ``overrides`` change the reference configuration."""
-    seeds = list(seeds)
-    if not seeds:
-        raise ValueError("seeds must contain at least one seed, got an empty sequence")
+    seeds = check_sequence("seeds", seeds, check_seed)
+    steps = check_int("steps", steps, minimum=0)
+    check_keys("overrides", overrides, REFERENCE)
     runs = []
     for seed in seeds:
         s = setup(seed=seed, n_test=n_test, **overrides)
@@ -328,9 +393,82 @@ def run_seeds(
     return runs
 
 
+def run_batch(
+    seeds: range | list[int],
+    steps: int,
+    record_every: int = 1,
+    test: str = "none",
+    n_test: int = 1,
+    dtype: torch.dtype = torch.float64,
+    rho_dtype: torch.dtype | None = None,
+    **overrides: float,
+) -> list[tuple[Setup, History]]:
+    """:func:`run_seeds` as one batched call (:func:`lnfl.training.train_batch`): many seeds in seconds.
+
+    ``test``: ``"none"``, ``"sample"`` (each seed's test set of ``n_test`` samples) or ``"gaussian"`` (the data
+    model's whole distribution, :func:`lnfl.training.train`).  ``dtype=torch.float32`` trains in single
+    precision and ``rho_dtype=torch.float32`` stores ρ in it, where exactness is not at stake.  Equal to
+    :func:`run_seeds` up to rounding.
+    """
+    seeds = check_sequence("seeds", seeds, check_seed)
+    test = check_choice("test", test, ("none", "sample", "gaussian"))
+    n_test = check_int("n_test", n_test)
+    setups = [setup(seed=seed, n_test=n_test, dtype=dtype, **overrides) for seed in seeds]
+    hists = train_batch(setups, steps=steps, record_every=record_every, test=test, rho_dtype=rho_dtype)
+    return list(zip(setups, hists, strict=True))
+
+
+def model_test_errors(runs: list[tuple[Setup, History]]) -> torch.Tensor:
+    """Test error of each run's final weights W on its data model's whole distribution, shape (K, 2): against
+    the clean labels y (column 0) and against labels flipped at the model's τ₊, τ₋ (column 1).
+
+    Computed without a test sample, from the Gaussian of the projections ⟨w_{j,r}, ξ⟩ (:func:`lnfl.training.train`
+    with ``test=model``), one batched call for runs of the same n, m, d.
+    """
+    runs = check_sequence("runs", runs, lambda name, r: r)
+    for k, r in enumerate(runs):
+        if not (isinstance(r, tuple) and len(r) == 2 and isinstance(r[0], Setup) and isinstance(r[1], History)):
+            raise TypeError(f"runs[{k}] must be a (Setup, History) pair, as run_batch returns, got {type(r).__name__}")
+    final = [Setup(s.model, s.data, s.test, h.W.to(s.W0.dtype), s.eta) for s, h in runs]
+    hists = train_batch(final, steps=0, test="gaussian")
+    return torch.stack([torch.stack([1 - h.test_acc[0], 1 - h.test_acc_noisy_labels[0]]) for h in hists])
+
+
+def level_crossing(x: list[float], y: list[float], level: float) -> float | None:
+    """Where a curve y(x) first falls below ``level`` going right: the x between the last point at or above it
+    and the next point below, interpolated linearly in (log x, log y).  ``None`` if y starts below ``level`` or
+    never falls below it.  x positive and increasing, y ≥ 0 (a point at 0 counts as below any level)."""
+    xs = check_sequence("x", x, check_positive, min_len=2)
+    ys = check_sequence("y", y, lambda name, v: check_real(name, v, low=0.0), min_len=2)
+    level = check_positive("level", level)
+    if len(xs) != len(ys):
+        raise ValueError(f"x and y must have the same length, got {len(xs)} and {len(ys)}")
+    if any(b <= a for a, b in zip(xs[:-1], xs[1:], strict=True)):
+        raise ValueError(f"x must be increasing, got {xs}")
+    if ys[0] < level:
+        return None
+    for k in range(len(xs) - 1):
+        if ys[k] >= level > ys[k + 1]:
+            if ys[k + 1] == 0.0:
+                return xs[k + 1]
+            lx0, lx1 = math.log(xs[k]), math.log(xs[k + 1])
+            ly0, ly1 = math.log(ys[k]), math.log(ys[k + 1])
+            return math.exp(lx0 + (math.log(level) - ly0) * (lx1 - lx0) / (ly1 - ly0))
+    return None
+
+
 def spread(curves: list[torch.Tensor] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Mean, minimum and maximum over seeds (axis 0) of equally long curves: the band the book plots."""
-    x = torch.stack(list(curves)) if not isinstance(curves, torch.Tensor) else curves
+    """Mean, minimum and maximum over seeds (axis 0) of equally long curves: the band the book plots.
+
+    ``curves``: a list of finite float tensors of one shape, or one tensor whose axis 0 runs over seeds."""
+    if isinstance(curves, torch.Tensor):
+        x = check_tensor("curves", curves)
+    else:
+        items = check_sequence("curves", curves, check_tensor)
+        for k, c in enumerate(items):
+            if c.shape != items[0].shape or c.dtype != items[0].dtype:
+                raise ValueError(f"curves[{k}] must have the shape and dtype of curves[0], {tuple(items[0].shape)}")
+        x = torch.stack(items)
     if x.ndim < 1 or x.shape[0] == 0:
         raise ValueError(f"curves must hold at least one curve, got shape {tuple(x.shape)}")
     return x.mean(dim=0), x.amin(dim=0), x.amax(dim=0)
@@ -347,9 +485,12 @@ def sweep_d(
     and the final clean- and noisy-label test errors, noisy-sample fit fraction and training loss.
     """
     horizon = check_positive("horizon", horizon)
+    ds = check_sequence("ds", ds, check_int)
+    seeds = check_sequence("seeds", seeds, check_seed)
+    n_test = check_int("n_test", n_test)
+    check_keys("overrides", overrides, REFERENCE)
     rows = []
     for d in ds:
-        d = check_int("d", d)
         for seed in seeds:
             s = setup(seed=seed, n_test=n_test, d=d, **overrides)
             m, n = s.W0.shape[1], s.data.n
@@ -384,8 +525,7 @@ def stitch(early: History, late: History) -> History:
     step both recorded).
     """
     for name, h in (("early", early), ("late", late)):
-        if not isinstance(h, History):
-            raise TypeError(f"{name} must be an lnfl.training.History, got {type(h).__name__}")
+        check_instance(name, h, History, "an lnfl.training.History")
     if early.eta != late.eta or not torch.equal(early.W0, late.W0):
         raise ValueError("early and late must come from the same run: their η or W⁽⁰⁾ differ")
     if early.margin.shape[1] != late.margin.shape[1]:
@@ -407,6 +547,8 @@ def stitch(early: History, late: History) -> History:
 def markdown_table(header: list[str], rows: list[list[object]], digits: int = 3) -> str:
     """A Markdown table (for ``IPython.display.Markdown``); floats are rounded to ``digits`` decimals."""
     digits = check_int("digits", digits, minimum=0)
+    header = check_sequence("header", header, lambda name, h: check_instance(name, h, str, "a string"))
+    rows = check_sequence("rows", rows, lambda name, r: check_sequence(name, r, lambda _, v: v), min_len=0)
     if any(len(r) != len(header) for r in rows):
         raise ValueError(f"every row must have {len(header)} entries, like header = {header}")
 

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from lnfl.data import Dataset, SignalNoiseModel
+from lnfl.data import Dataset, SignalNoiseModel, orthogonal_noise
 
 
 def test_from_n_snr2_gives_requested_regime_constant():
@@ -99,3 +99,27 @@ def test_dataset_validation():
         Dataset(mu, [[0.0]], y, y)
     with pytest.raises(ValueError, match="share dtype"):
         Dataset(mu.float(), xi, y, y)
+
+
+def test_orthogonal_noise_removes_exactly_the_component_along_mu():
+    """A μ not along e₁ (so projecting off e₁ would be wrong) and noisy labels kept as they are."""
+    g = torch.Generator().manual_seed(0)
+    mu = 3.0 * torch.randn(20, generator=g, dtype=torch.float64)
+    xi = torch.randn(8, 20, generator=g, dtype=torch.float64)
+    y = torch.tensor([1.0, -1.0] * 4, dtype=torch.float64)
+    y_obs = y.clone()
+    y_obs[:3] *= -1
+    perp = orthogonal_noise(Dataset(mu, xi, y, y_obs))
+    assert float((perp.xi @ mu).abs().max()) < 1e-12
+    along = (xi @ mu / mu.dot(mu))[:, None] * mu  # the removed part is a multiple of μ
+    assert torch.allclose(perp.xi + along, xi, atol=1e-14)
+    assert torch.equal(perp.mu, mu) and torch.equal(perp.y, y) and torch.equal(perp.y_obs, y_obs)
+    assert torch.equal(perp.noisy, y_obs != y)
+
+
+def test_orthogonal_noise_on_the_model_and_its_errors():
+    data = SignalNoiseModel(d=30, mu_norm=2.0, tau_plus=0.2, tau_minus=0.2).sample(n=10, seed=2)
+    perp = orthogonal_noise(data)
+    assert torch.equal(perp.xi[:, 1:], data.xi[:, 1:]) and float(perp.xi[:, 0].abs().max()) < 1e-15
+    with pytest.raises(TypeError, match="Dataset"):
+        orthogonal_noise(data.xi)

@@ -21,6 +21,7 @@ from lnfl.stages import (
     sweep_d,
     t_all_noisy_fitted,
     true_class_signal,
+    true_margin,
 )
 from lnfl.theory import t1_order
 from lnfl.training import History, setup
@@ -241,3 +242,18 @@ def test_stage_one_summary_needs_the_stage_one_state(small):
     assert h.t_clean_fit() is None, "W⁽⁰⁾ of this setup does not fit every clean sample"
     with pytest.raises(ValueError, match="train longer"):
         stage_one_summary(h, small.data, 1.0)
+
+
+def test_true_margin_is_the_margin_against_the_true_label(small):
+    """y_i f: equal to ỹ_i f on clean samples, its negative on noisy ones; positive exactly where the sample is
+    classified by its true label (the recorded noisy_true_acc and train_acc_clean)."""
+    h = small.train(steps=200, record_every=20)
+    data = small.data
+    tm = true_margin(h, data)
+    assert tm.shape == h.margin.shape and bool(data.noisy.any())
+    assert torch.equal(tm[:, data.clean], h.margin[:, data.clean])
+    assert torch.equal(tm[:, data.noisy], -h.margin[:, data.noisy])
+    assert torch.allclose((tm[:, data.noisy] > 0).double().mean(1), h.noisy_true_acc.double())
+    assert torch.allclose((tm[:, data.clean] > 0).double().mean(1), h.train_acc_clean.double())
+    with pytest.raises(ValueError, match="samples"):
+        true_margin(h, setup(seed=0, n_test=1, d=60, n=31, m=5).data)
