@@ -5,14 +5,17 @@ no MathJax error, no raw TeX left in the text), every image has loaded (naturalW
 output or traceback is shown, the theorem/definition and exercise/solution boxes are there (as many as
 the notebook's directives) with their titles, widget outputs are rendered, every internal link leads to
 an existing page and anchor, the page asks for nothing from another host and raises no JavaScript
-error.  The appendix pages and the front page get the same generic checks.  A full-page screenshot of
-each page, in the theme's light and dark modes, is written to ``_build/screenshots/`` for people to look
-at (``chapters_05_stage_one.png`` and ``chapters_05_stage_one-dark.png``, and so on).
+error.  The appendix pages and the front page get the same generic checks.  Every page is also audited
+by axe-core (``tools/vendor/axe/``, injected here and never shipped with the book) against the WCAG 2.1
+A and AA rules: zero violations.  A full-page screenshot of each page, in the theme's light and dark
+modes, is written to ``_build/screenshots/`` for people to look at (``chapters_05_stage_one.png`` and
+``chapters_05_stage_one-dark.png``, and so on).
 
-Runs on the BUILT book (``book_build`` fixture in conftest.py) and only where a ``chromium`` executable
-exists: elsewhere every test here is skipped with a message that says so.  Two static checks need no
-browser and always run: no page references a remote script or stylesheet, and every figure image is
-opaque (readable in dark mode) and at least 500 px wide.
+Runs on the BUILT book (``book_build`` fixture in conftest.py), in Debian's chromium driven by Selenium
+through Debian's chromedriver (tools/chromium_cdp.py), and only where both exist: elsewhere every test
+here is skipped with a message that says so.  Two static checks need no browser and always run: no page
+references a remote script or stylesheet, and every figure image is opaque (readable in dark mode) and at
+least 500 px wide.
 """
 
 from __future__ import annotations
@@ -34,14 +37,14 @@ OTHER_PAGES = ["intro"] + sorted(
 )
 
 sys.path.insert(0, str(ROOT / "tools"))
-from chromium_cdp import Chromium, find_chromium, serve  # noqa: E402
+from chromium_cdp import Chromium, missing, serve  # noqa: E402
 
 pytestmark = pytest.mark.build
-CHROMIUM = find_chromium()
-SKIP_REASON = (
-    "SKIPPED ONLY BECAUSE no chromium executable was found (install Debian's `chromium` package; "
-    ".ci/run does): the browser checks of the built book did not run"
-)
+MISSING = missing()
+SKIP_REASON = f"SKIPPED ONLY BECAUSE {MISSING}: the browser checks of the built book did not run"
+AXE = ROOT / "tools" / "vendor" / "axe" / "axe.min.js"
+# axe-core's tags for the rules of WCAG 2.0 and 2.1, levels A and AA
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 # Console messages that are known, harmless and not ours: sphinx-thebe 0.3.1 writes its inline config
 # script twice on every page (the second copy throws), and browsers ask for /favicon.ico by themselves.
@@ -98,6 +101,22 @@ INSPECT_JS = r"""
 })()
 """
 
+# Loads axe-core into the page (hiding RequireJS's AMD `define`, which would otherwise capture it) and
+# audits the whole document against WCAG 2.1 A/AA: every violation with the elements it names.
+AXE_JS = r"""
+(async () => {
+  if (!window.axe) {
+    (function (define, module, exports) { %s
+    }).call(window, undefined, undefined, undefined);
+  }
+  const result = await window.axe.run(document, {runOnly: {type: "tag", values: %s}, resultTypes: ["violations"]});
+  return result.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+      nodes: v.nodes.slice(0, 5).map(n => ({target: n.target.join(" "), html: n.html.slice(0, 200),
+                                            summary: (n.failureSummary || "").slice(0, 300)})),
+      count: v.nodes.length}));
+})()
+"""
+
 DARK_JS = r"""
 (() => {
   document.documentElement.dataset.theme = "dark";
@@ -122,12 +141,13 @@ def _directive_counts(nb: pathlib.Path) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def pages(request) -> dict[str, dict]:
     """Every chapter, appendix page and the front page, loaded in chromium once: what INSPECT_JS saw."""
-    if CHROMIUM is None:
+    if MISSING:
         pytest.skip(SKIP_REASON)
     request.getfixturevalue("book_build")
     seen: dict[str, dict] = {}
     names = [f"chapters/{nb.stem}" for nb in CHAPTERS] + OTHER_PAGES
-    with serve(HTML) as base, Chromium(CHROMIUM, timeout=120) as browser:
+    axe_js = AXE_JS % (AXE.read_text(encoding="utf-8"), json.dumps(WCAG_TAGS))
+    with serve(HTML) as base, Chromium(timeout=120) as browser:
         page = browser.new_page(width=1280, height=900)
         for name in names:
             if not (HTML / f"{name}.html").exists():
@@ -138,6 +158,7 @@ def pages(request) -> dict[str, dict]:
             info["base"] = base
             info["requests"] = page.requested_urls()
             info["console"] = [e for e in page.console_errors() if not any(k in e for k in KNOWN_CONSOLE_NOISE)]
+            info["axe"] = page.evaluate(axe_js, timeout=120)
             stem = name.replace("/", "_")
             info["screenshot"] = str(page.screenshot(SHOTS / f"{stem}.png"))
             page.send("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
@@ -232,6 +253,20 @@ def test_other_page_in_browser(pages, name):
     _check_generic(name, info)
     broken = _broken_links(info)
     assert not broken, f"{name}: internal links to missing pages or anchors: {broken[:5]}"
+
+
+@pytest.mark.parametrize("name", [f"chapters/{nb.stem}" for nb in CHAPTERS] + OTHER_PAGES)
+def test_page_passes_axe_wcag21_aa(pages, name):
+    """axe-core finds no violation of the WCAG 2.1 A/AA rules on the page (light mode, as first loaded)."""
+    if name not in pages:
+        pytest.skip(f"{name} is not in the built book (not in _toc.yml)")
+    violations = pages[name]["axe"]
+    lines = [
+        f"{v['id']} ({v['impact']}, {v['count']} elements): {v['help']}\n"
+        + "\n".join(f"    {n['target']}: {n['html']}\n      {n['summary']}" for n in v["nodes"])
+        for v in violations
+    ]
+    assert not violations, f"{name}: {len(violations)} axe-core WCAG 2.1 A/AA violations:\n" + "\n".join(lines)
 
 
 def test_dark_mode_switches_theme(pages):

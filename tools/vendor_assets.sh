@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Re-create book-assets/offline/ from the npm registry: MathJax 3 (typesets the book's mathematics) and the
 # Jupyter widgets HTML manager with RequireJS (renders widget outputs), so the built HTML loads no script,
-# stylesheet or font from another host.  The result is committed: building the book needs neither Node
-# nor the network.  Run this only to change a version, then rebuild and run `make test`.
+# stylesheet or font from another host.  Also re-create tools/vendor/axe/: axe-core, the accessibility
+# engine tests/test_browser.py injects into every built page (WCAG 2.1 A/AA audit); it lives outside
+# book-assets/ so that it is never shipped with the pages.  The results are committed: building and testing
+# the book need neither Node nor the network.  Run this only to change a version, then rebuild and run
+# `make test`.
 #
-#   tools/vendor_assets.sh            (needs npm; writes book-assets/vendor/ and its SOURCES.txt)
+#   tools/vendor_assets.sh            (needs npm; writes book-assets/offline/ and tools/vendor/axe/)
+#   tools/vendor_assets.sh axe        (only tools/vendor/axe/)
 #
 # Only the files a page loads are kept (about 5.5 MB), with each package's licence.
 set -euo pipefail
@@ -12,6 +16,7 @@ set -euo pipefail
 MATHJAX=mathjax@3.2.2
 HTML_MANAGER=@jupyter-widgets/html-manager@1.0.15   # the manager for ipywidgets 8 (widget state 2.x)
 REQUIREJS=requirejs@2.3.8
+AXE=axe-core@4.14.1
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 DEST="$ROOT/book-assets/offline"
@@ -19,6 +24,24 @@ TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 
 cd "$TMP"
+
+# axe-core: the one minified engine file and its licence (MPL-2.0), for the browser test only
+AXE_DEST="$ROOT/tools/vendor/axe"
+npm pack --silent "$AXE" >axe-packed.txt
+mkdir -p x/axe && tar xzf "$(cat axe-packed.txt)" -C x/axe
+rm -rf "$AXE_DEST" && mkdir -p "$AXE_DEST"
+cp x/axe/package/axe.min.js x/axe/package/LICENSE "$AXE_DEST/"
+{
+    echo "# Vendored by tools/vendor_assets.sh on $(date -u +%Y-%m-%d) from the npm registry; injected by"
+    echo "# tests/test_browser.py into the built pages it audits, never shipped in the book."
+    echo "$AXE                              MPL-2.0 (LICENSE)"
+    (cd "$AXE_DEST" && sha256sum axe.min.js LICENSE)
+} >"$AXE_DEST/SOURCES.txt"
+if [ "${1:-all}" = axe ]; then
+    du -sh "$AXE_DEST"
+    exit 0
+fi
+
 npm pack --silent "$MATHJAX" "$HTML_MANAGER" "$REQUIREJS" >packed.txt
 for tgz in $(cat packed.txt); do
     mkdir -p "x/${tgz%.tgz}" && tar xzf "$tgz" -C "x/${tgz%.tgz}"
