@@ -104,7 +104,7 @@ __all__ = [
 #: Source of the scratch cell put after each exercise in a student notebook.
 SCRATCH = "# Your solution here\n"
 
-#: Tag of a grading test cell (inside a solution); with :data:`HIDDEN_TAG` too the test is hidden from students.
+#: Tag of a grading test cell (inside a solution); with ``otter-hidden`` too the test is hidden from students.
 TEST_TAG = "otter-test"
 HIDDEN_TAG = "otter-hidden"
 
@@ -782,7 +782,7 @@ def _walk(
 def student_notebook(nb: dict, render: Renderer | None = None, name: str = "notebook") -> dict:
     """The student version of a notebook (not modified): solutions removed, a scratch code cell after each
     exercise, other cells in order, outputs cleared, the saved widget state dropped.  ``render`` converts each
-    markdown piece (see :func:`lnfl.plain.Converter.render`); by default the MyST source is kept.
+    markdown piece (see :meth:`lnfl.plain.Converter.renderer`); by default the MyST source is kept.
     Raises :class:`MarkerError` for malformed markers (nothing is guessed)."""
     parsed = parse(nb, name)
     em = _walk(parsed, render, keep_solutions=False, scratch=True)

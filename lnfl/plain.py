@@ -1,10 +1,9 @@
 """Plain notebooks: the book's MyST-NB chapters as notebooks that read well in any Jupyter and on Colab.
 
-A chapter is written in MyST: theorem and exercise boxes are directives (```` ```{prf:theorem} ````,
-```` ```{exercise} ````), numbers are glued in (`` {glue:text}`ch05_dgamma:.4f` ``), figures are glued
-(```` ```{glue:figure} ````) and cross-references are roles (`` {numref}`fig-ch05-race` ``,
-`` {prf:ref}`Theorem 4.1 <thm-stage1>` ``, ``{ref}``, ``{doc}``, ``{cite}``).  Outside the book all of that
-shows as raw source.  :class:`Converter` turns it into what the book page shows:
+A chapter is written in MyST: theorem and exercise boxes are directives (``{prf:theorem}``, ``{exercise}``),
+numbers are glued in (``{glue:text}`` roles), figures are glued (``{glue:figure}``) and cross-references are
+roles (``{numref}``, ``{prf:ref}``, ``{ref}``, ``{doc}``, ``{cite}``).  Outside the book all of that shows as
+raw source.  :class:`Converter` turns it into what the book page shows:
 
 - boxes become block quotes titled as on the page: "Exercise 5.2", "Theorem 4.1 (Stage I)" (prf boxes are
   ``:nonumber:`` and titled with ``proof_title_format``), "Solution to Exercise 5.2";
@@ -647,8 +646,8 @@ class Converter:
                 self.attachments[fname] = {mime: value if isinstance(value, str) else "".join(value)}
                 img = f"![{alt}](attachment:{fname})"
                 break
-        else:
-            raise ConversionError(f"{where}: the glued figure {key!r} has no image (png, jpeg or svg)")
+        else:  # a glued figure of text (a number, a table): shown as the page shows it
+            img = self.glue_block(key, doc, where)
         return f"{img}\n\n{head}{caption}".rstrip()
 
     def glue_block(self, key: str, doc: str, where: str) -> str:

@@ -970,3 +970,58 @@ def test_jupyterlab_myst_and_otter_are_installed():
     import importlib.util
 
     assert importlib.util.find_spec("jupyterlab_myst") is not None, "jupyterlab-myst renders MyST in JupyterLab"
+
+
+@pytest.mark.build
+def test_plain_numbers_match_the_built_page(tmp_path):
+    """Build a small two-part book with Jupyter Book (numbered parts, sphinx-proof, sphinx-exercise, glue) and
+    check that the plain notebook numbers chapters, exercises, figures and theorem boxes as the page does."""
+    import html as html_lib
+
+    from lnfl import plain
+
+    extra = new_markdown_cell(
+        "```{glue:figure} count\n:name: fig-ch02-x\n\nA glued number as a figure.\n```\n\n"
+        "```{prf:theorem} 4.1 (Stage I)\n:label: thm-x\n:nonumber:\n\nBody.\n```\n\n"
+        "See {numref}`ex-ch02-2` and {numref}`fig-ch02-x`."
+    )
+    root = _book(tmp_path, [*RUNNABLE, extra])
+    cfg = (
+        (root / "_config.yml")
+        .read_text()
+        .replace(
+            "sphinx:\n  config:\n",
+            "sphinx:\n  extra_extensions: [sphinx_proof, sphinx_exercise, sphinxcontrib.bibtex]\n  config:\n"
+            "    numfig_format: {figure: 'Figure %s', table: 'Table %s'}\n    bibtex_reference_style: author_year\n",
+        )
+    )
+    (root / "_config.yml").write_text(
+        cfg + "execute:\n  execute_notebooks: force\nparse:\n  myst_enable_extensions: [colon_fence, dollarmath]\n"
+    )
+    jb = pathlib.Path(sys.executable).parent / "jupyter-book"
+    proc = subprocess.run(
+        [str(jb), "build", str(root), "--path-output", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+    page = tmp_path / "out" / "_build" / "html" / "chapters" / "02_second.html"
+    assert page.is_file(), (proc.stdout + proc.stderr)[-3000:]
+    raw = page.read_text()
+
+    def shown_after(label, pattern):
+        i = raw.find(f'id="{label}"')
+        assert i >= 0, label
+        text = html_lib.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", raw[i : i + 2000])))
+        return re.search(pattern, text)[0]
+
+    index = plain.BookIndex(root)
+    for label in ("ex-ch02-1", "ex-ch02-2"):
+        assert shown_after(label, r"Exercise \d+\.\d+") == f"Exercise {index.labels[label].number}"
+    assert shown_after("fig-ch02-x", r"Figure \d+\.\d+") == f"Figure {index.labels['fig-ch02-x'].number}"
+    assert shown_after("thm-x", r"Theorem [^B]*?\)") == index.labels["thm-x"].title == "Theorem 4.1 (Stage I)"
+    assert '<span class="section-number">2. </span>A small chapter' in raw
+    conv = plain.Converter(index)  # glued values from executing the chapter
+    md = _md(conv.plain_notebook(root / "chapters" / "02_second.ipynb"))
+    assert md.startswith("# 2. A small chapter") and "> **Exercise 2.2**" in md and "[Figure 2.1](" in md
