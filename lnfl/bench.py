@@ -1,7 +1,22 @@
-"""Benchmark of the training engines: ``python -m lnfl.bench [--quick] [--json]``.
+"""Benchmark of the engines and of what a reader feels: ``python -m lnfl.bench [--quick] [--json] [--markdown]``.
 
-Three measurements, each a ratio taken in one process with interleaved repetitions and medians (absolute times
-on a shared machine move with its load; ratios much less):
+What a reader feels (targets printed beside the figures, :data:`TARGETS`):
+
+- **Slider moves** (:func:`bench_explorers`): each explorer of :mod:`lnfl.widgets` is moved through a fixed list
+  of slider moves (single steps and one jump); the cost of a move is the CPU time from setting the slider to the
+  new picture and summary in the widget (callback, redraw, PNG), median and worst; target ≤ 0.2 s.
+- **Notebooks on one core** (:func:`bench_chapters`): each chapter and appendix notebook is executed in a fresh
+  process with ``OMP_NUM_THREADS=MKL_NUM_THREADS=1`` and, where ``taskset`` exists, pinned to CPU 0; the figures
+  are the CPU seconds (user + system) and the maximum resident memory of its kernel; targets ≤ 30 s and
+  ≤ 1.5 GB (Binder's one core and 2 GB).  CPU time, not wall time: on a shared machine wall time measures the
+  neighbours.  Skipped by ``--quick``; ``--notebook PATH`` times chosen notebooks only.
+
+``--markdown`` prints the README's table, ``--update-readme`` writes it between the README's
+``<!-- lnfl.bench:start -->`` and ``<!-- lnfl.bench:end -->`` markers (one command to refresh it), and
+``--from-json FILE`` formats a saved ``--json`` result instead of measuring; ``--only PART`` runs one part.
+
+The engines: three measurements, each a ratio taken in one process with interleaved repetitions and medians
+(absolute times on a shared machine move with its load; ratios much less):
 
 1. **Single run.** :func:`lnfl.training.train` (default engine, which at n < d runs on the projections;
    γ/ρ bookkeeping recorded every step) against a plain PyTorch
@@ -24,17 +39,34 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
 from .data import Dataset
 from .training import REFERENCE, setup, train, train_batch
 
-__all__ = ["PlainCNN", "autograd_gd", "gemm_gflops", "bench_single", "bench_batched", "bench_engine", "main"]
+__all__ = [
+    "PlainCNN",
+    "TARGETS",
+    "autograd_gd",
+    "gemm_gflops",
+    "bench_single",
+    "bench_batched",
+    "bench_engine",
+    "bench_explorers",
+    "bench_notebook",
+    "bench_chapters",
+    "notebooks",
+    "markdown",
+    "update_readme",
+    "main",
+]
 
 
 class PlainCNN(torch.nn.Module):
@@ -157,77 +189,332 @@ def bench_engine(weight_steps: int, coef_steps: int, reps: int, d: int = 100_000
     }
 
 
-def run(quick: bool = False) -> dict:
-    """All three measurements; ``quick`` keeps the whole under about 50 s on two busy cores."""
+# ---------------------------------------------------------------------------------------------------------
+# What a reader feels: slider moves of the explorers, and each notebook's one-core run
+# ---------------------------------------------------------------------------------------------------------
+
+#: What the book promises a reader: a slider move answers within 0.2 s, a notebook runs within 30 s of one
+#: CPU core and 1.5 GB (mybinder.org gives one core and 2 GB).
+TARGETS: dict[str, float] = {"slider_move_s": 0.2, "chapter_cpu_s": 30.0, "chapter_peak_gb": 1.5}
+
+#: A reader's slider moves, as (slider, number of slider steps): single steps along each slider and back,
+#: and one jump that nothing prepared.
+_MOVES: dict[str, list[tuple[str, int]]] = {
+    "data_model": [("tau_plus", 1), ("tau_plus", 1), ("tau_minus", -1), ("n_snr2", -1), ("n_snr2", -1),
+                   ("d", 1), ("d", 1), ("tau_plus", -1), ("d", 40)],
+    "race": [("tau", 1), ("tau", 1), ("tau", -1), ("eta", -1), ("eta", -1), ("n_snr2", 1), ("m", -1),
+             ("m", -1), ("tau", -1), ("m", 20)],
+    "selection": [("t", 10), ("t", 40), ("threshold", -10), ("threshold", 50), ("t", -45), ("t", 300),
+                  ("threshold", -40)],
+}  # fmt: skip
+
+
+def _moved(control: object, steps: int) -> float:
+    """The slider's value ``steps`` grid steps from where it is (clipped to its range)."""
+    import ipywidgets as w
+
+    log = isinstance(control, w.FloatLogSlider)
+    x = math.log(control.value, control.base) if log else float(control.value)
+    k = round((x - control.min) / control.step) + steps
+    y = min(max(control.min + k * control.step, control.min), control.max)
+    if log:
+        return control.base ** round(y, 10)
+    return int(round(y)) if isinstance(control, w.IntSlider) else round(y, 10)
+
+
+def bench_explorers(quick: bool = False) -> dict:
+    """Median and worst cost of a slider move of each explorer, as the reader sees it: from the new value to
+    the new picture and summary in the widget (callback, redraw, PNG).  CPU time of the thread that answers
+    (the machine is shared); the reader pauses between moves, so the explorer's background runs for the next
+    step finish first (their cost is reported apart, as ``prefetch_cpu_s`` of the whole process)."""
+    from . import widgets as wd
+
+    makers = {"data_model": wd.data_model_explorer, "race": wd.race_explorer, "selection": wd.selection_explorer}
+    out = {}
+    for name, make in makers.items():
+        wd._clear_race_cache()
+        start = time.thread_time()
+        ex = make()
+        first = time.thread_time() - start
+        ex.wait_prefetch()
+        moves = _MOVES[name][: 5 if quick else None]
+        costs, walls, background = [], [], 0.0
+        for key, steps in moves:
+            before = time.process_time()
+            ex.wait_prefetch()
+            background += time.process_time() - before
+            control = ex.controls[key]
+            value = _moved(control, steps)
+            t0, w0 = time.thread_time(), time.perf_counter()
+            control.value = value
+            costs.append(time.thread_time() - t0)
+            walls.append(time.perf_counter() - w0)
+            if ex.last[0] is None:
+                raise RuntimeError(f"explorer {name} gave a message at {ex.values()}: {ex.last[1]}")
+        before = time.process_time()
+        ex.wait_prefetch()
+        background += time.process_time() - before
+        out[name] = {
+            "median_s": statistics.median(costs),
+            "worst_s": max(costs),
+            "moves": len(costs),
+            "wall_median_s": statistics.median(walls),
+            "first_draw_s": first,
+            "prefetch_cpu_s": background,
+            "full_redraws": ex._blitter.full_draws if ex._blitter is not None else len(costs),
+        }
+    return out
+
+
+def _repo_root() -> Path | None:
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "chapters").is_dir() else None
+
+
+def notebooks() -> list[Path]:
+    """The book's notebooks: chapters/*.ipynb and appendix/*.ipynb (empty outside a source checkout)."""
+    root = _repo_root()
+    if root is None:
+        return []
+    return sorted((root / "chapters").glob("*.ipynb")) + sorted((root / "appendix").glob("*.ipynb"))
+
+
+def _kernel_usage(path: str) -> None:
+    """(In a child process.)  Execute the notebook with nbclient and print, as JSON, what its kernel used:
+    CPU seconds (user + system) and maximum resident memory, from getrusage of the waited-for kernel."""
+    import resource
+
+    import nbclient
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(
+        nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(Path(path).parent)}}
+    )
+    start, error = time.perf_counter(), None
+    try:
+        client.execute()
+    except Exception as err:  # noqa: BLE001 - reported, not raised: the other notebooks still get timed
+        error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"[:300]
+    wall = time.perf_counter() - start
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)  # the kernel, reaped when nbclient shut it down
+    usage = {"cpu_s": ru.ru_utime + ru.ru_stime, "peak_mb": ru.ru_maxrss / 1024, "wall_s": wall, "error": error}
+    print(json.dumps(usage))
+
+
+def bench_notebook(path: Path | str, timeout: float = 1200.0) -> dict:
+    """One notebook on one core: a fresh process executes it (``OMP_NUM_THREADS=MKL_NUM_THREADS=1``, pinned
+    to CPU 0 with ``taskset`` where it exists) and reports its kernel's CPU seconds and peak memory."""
+    import shutil
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "lnfl.bench", "--kernel-usage", str(path)]
+    pinned = shutil.which("taskset") is not None
+    if pinned:
+        cmd = ["taskset", "-c", "0", *cmd]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        return {"cpu_s": float("nan"), "peak_mb": float("nan"), "wall_s": float("nan"), "pinned": pinned,
+                "error": (proc.stderr.strip().splitlines() or ["no output"])[-1][:300]}  # fmt: skip
+    return {**json.loads(lines[-1]), "pinned": pinned}
+
+
+def bench_chapters(paths: list[Path] | None = None) -> dict:
+    """:func:`bench_notebook` for each notebook (default: all of :func:`notebooks`), one after the other."""
+    root = _repo_root()
+    out = {}
+    for path in notebooks() if paths is None else paths:
+        p = Path(path).resolve()
+        name = str(p.relative_to(root)) if root is not None and p.is_relative_to(root) else str(path)
+        out[name] = bench_notebook(p)
+    return out
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def run(quick: bool = False, parts: tuple[str, ...] | None = None, paths: list[Path] | None = None) -> dict:
+    """The measurements named in ``parts`` ("engines", "explorers", "chapters"; default all three, and without
+    chapters when ``quick``, which keeps the whole under about a minute on two busy cores)."""
+    if parts is None:
+        parts = ("engines", "explorers") if quick else PARTS
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise ValueError(f"parts must be among {PARTS}, got {sorted(unknown)}")
     start = time.perf_counter()
-    single = bench_single(steps=200 if quick else 1000, reps=3 if quick else 5)
-    batched = bench_batched(K=16, steps=100 if quick else 400, reps=3 if quick else 5)
-    engine = bench_engine(weight_steps=3 if quick else 10, coef_steps=200 if quick else 1000, reps=2 if quick else 3)
-    return {
-        "speedup_vs_autograd": single["speedup_vs_autograd"],
-        "gemm_fraction": batched["gemm_fraction"],
-        "coef_engine_speedup": engine["coef_engine_speedup"],
-        "coef_engine_max_abs_err": engine["coef_engine_max_abs_err"],
-        "single": single,
-        "batched": batched,
-        "engine": engine,
-        "dtype": "float64",
-        "quick": quick,
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-        },
-        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "wall_s": time.perf_counter() - start,
+    r: dict = {"quick": quick, "parts": list(parts), "targets": TARGETS, "dtype": "float64"}
+    if "engines" in parts:
+        single = bench_single(steps=200 if quick else 1000, reps=3 if quick else 5)
+        batched = bench_batched(K=16, steps=100 if quick else 400, reps=3 if quick else 5)
+        engine = bench_engine(
+            weight_steps=3 if quick else 10, coef_steps=200 if quick else 1000, reps=2 if quick else 3
+        )
+        r.update(
+            speedup_vs_autograd=single["speedup_vs_autograd"],
+            gemm_fraction=batched["gemm_fraction"],
+            coef_engine_speedup=engine["coef_engine_speedup"],
+            coef_engine_max_abs_err=engine["coef_engine_max_abs_err"],
+            single=single,
+            batched=batched,
+            engine=engine,
+        )
+    if "explorers" in parts:
+        r["explorers"] = bench_explorers(quick)
+        r["slider_move_median_s"] = max(e["median_s"] for e in r["explorers"].values())
+        r["slider_move_worst_s"] = max(e["worst_s"] for e in r["explorers"].values())
+    if "chapters" in parts:
+        r["chapters"] = bench_chapters(paths)
+        done = [c for c in r["chapters"].values() if c["cpu_s"] == c["cpu_s"]]
+        r["chapter_cpu_max_s"] = max((c["cpu_s"] for c in done), default=float("nan"))
+        r["chapter_peak_max_mb"] = max((c["peak_mb"] for c in done), default=float("nan"))
+    r["machine"] = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
     }
+    r["date_utc"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    r["wall_s"] = time.perf_counter() - start
+    return r
+
+
+PARTS = ("engines", "explorers", "chapters")
+
+
+def _mark(ok: bool) -> str:
+    return "ok" if ok else "OVER"
+
+
+def _rows(r: dict) -> list[tuple[str, str, str]]:
+    """(measurement, value, target) for every part that was run."""
+    t = r.get("targets", TARGETS)
+    rows: list[tuple[str, str, str]] = []
+    if "single" in r:
+        s, b, e = r["single"], r["batched"], r["engine"]
+        rows += [
+            ("train() vs autograd loop, speedup", f"{s['speedup_vs_autograd']:.1f}×", "≥ 3×"),
+            ("  train / autograd (median s)", f"{s['train_s']:.2f} / {s['autograd_s']:.2f}", ""),
+            ("  max |W_train − W_autograd|", f"{s['max_abs_weight_diff']:.1e}", "≤ 1e-10"),
+            ("batched K = 16, GFLOP/s", f"{b['batched_gflops']:.1f}", ""),
+            ("  same-dtype GEMM, GFLOP/s", f"{b['gemm_gflops']:.1f}", ""),
+            ("  fraction of GEMM throughput", f"{b['gemm_fraction']:.0%}", "≥ 40%"),
+            ("  max |batched − separate|", f"{b['batched_max_abs_diff_vs_separate']:.1e}", ""),
+            ("coefficient engine, per-step speedup", f"{e['coef_engine_speedup']:.0f}×", "≥ 50×"),
+            ("  per step: weights / coefficients",
+             f"{e['weight_step_s'] * 1e3:.1f} ms / {e['coef_step_s'] * 1e3:.2f} ms", ""),
+            ("  one-off Gram cost (s)", f"{e['coef_one_off_s']:.2f}", ""),
+            ("  max |Δγ|, |Δρ|, |Δ ỹf|", f"{e['coef_engine_max_abs_err']:.1e}", "≤ 1e-8"),
+        ]  # fmt: skip
+    for name, x in r.get("explorers", {}).items():
+        ok = x["median_s"] <= t["slider_move_s"]
+        rows.append(
+            (f"explorer {name}: slider move, median / worst ({x['moves']} moves, CPU)",
+             f"{x['median_s']:.3f} / {x['worst_s']:.3f} s", f"≤ {t['slider_move_s']} s {_mark(ok)}")
+        )  # fmt: skip
+    for name, c in r.get("chapters", {}).items():
+        if c.get("error") or c["cpu_s"] != c["cpu_s"]:
+            rows.append((f"{name}: one core", "failed: " + str(c.get("error"))[:60], ""))
+            continue
+        ok = c["cpu_s"] <= t["chapter_cpu_s"] and c["peak_mb"] / 1024 <= t["chapter_peak_gb"]
+        rows.append(
+            (f"{name}: one-core CPU, peak memory", f"{c['cpu_s']:.1f} s, {c['peak_mb'] / 1024:.2f} GB",
+             f"≤ {t['chapter_cpu_s']:.0f} s, ≤ {t['chapter_peak_gb']} GB {_mark(ok)}")
+        )  # fmt: skip
+    return rows
+
+
+def _machine_line(r: dict) -> str:
+    m = r["machine"]
+    return (
+        f"{m.get('cpu_model', m['processor'])}, {m['cpu_count']} CPUs, {m['torch_threads']} torch thread(s), "
+        f"torch {m['torch']}, {m['platform']}; {r['date_utc']}; {r['wall_s']:.0f} s"
+    )
 
 
 def table(r: dict) -> str:
-    """The results as a readable table."""
-    s, b, e = r["single"], r["batched"], r["engine"]
-    rows = [
-        ("train() vs autograd loop, speedup", f"{s['speedup_vs_autograd']:.1f}×", "≥ 3×"),
-        ("  train / autograd (median s)", f"{s['train_s']:.2f} / {s['autograd_s']:.2f}", ""),
-        ("  max |W_train − W_autograd|", f"{s['max_abs_weight_diff']:.1e}", "≤ 1e-10"),
-        ("batched K = 16, GFLOP/s", f"{b['batched_gflops']:.1f}", ""),
-        ("  same-dtype GEMM, GFLOP/s", f"{b['gemm_gflops']:.1f}", ""),
-        ("  fraction of GEMM throughput", f"{b['gemm_fraction']:.0%}", "≥ 40%"),
-        ("  max |batched − separate|", f"{b['batched_max_abs_diff_vs_separate']:.1e}", ""),
-        ("coefficient engine, per-step speedup", f"{e['coef_engine_speedup']:.0f}×", "≥ 50×"),
-        (
-            "  per step: weights / coefficients",
-            f"{e['weight_step_s'] * 1e3:.1f} ms / {e['coef_step_s'] * 1e3:.2f} ms",
-            "",
-        ),
-        ("  one-off Gram cost (s)", f"{e['coef_one_off_s']:.2f}", ""),
-        ("  max |Δγ|, |Δρ|, |Δ ỹf|", f"{e['coef_engine_max_abs_err']:.1e}", "≤ 1e-8"),
-    ]
+    """The results as a readable table, targets beside the figures."""
+    rows = _rows(r)
     w = max(len(a) for a, _, _ in rows)
-    lines = [f"{'measurement':<{w}}  {'value':>22}  target", "-" * (w + 34)]
+    lines = [f"{'measurement':<{w}}  {'value':>22}  target", "-" * (w + 40)]
     lines += [f"{a:<{w}}  {v:>22}  {t}" for a, v, t in rows]
-    m = r["machine"]
-    lines.append(
-        f"float64; {m['processor']}, {m['cpu_count']} CPUs, {m['torch_threads']} torch threads, torch {m['torch']}; "
-        f"{r['date_utc']}; {r['wall_s']:.0f} s"
-    )
-    lines.append("flops counted: " + b["flops_counted"])
+    lines.append(_machine_line(r))
+    if "batched" in r:
+        lines.append("flops counted: " + r["batched"]["flops_counted"])
+    if "chapters" in r:
+        lines.append("chapters: CPU seconds and max RSS of the kernel, OMP/MKL_NUM_THREADS=1, taskset -c 0")
     return "\n".join(lines)
+
+
+README_START, README_END = "<!-- lnfl.bench:start -->", "<!-- lnfl.bench:end -->"
+
+
+def markdown(r: dict) -> str:
+    """The results as the README's Markdown table (what, measured, target), with the date and the machine."""
+    lines = [
+        f"Measured by `python -m lnfl.bench{' --quick' if r.get('quick') else ''} --markdown` on {r['date_utc'][:10]}, "
+        f"{r['date_utc'][11:16]} UTC: {_machine_line(r).rsplit(';', 2)[0]}. Slider moves: CPU time from the new "
+        "value to the new picture; notebooks: CPU time and peak memory of the kernel on one core "
+        "(`OMP_NUM_THREADS=1`, `taskset -c 0`).",
+        "",
+        "| what | measured | target |",
+        "|---|---|---|",
+    ]
+    for a, v, t in _rows(r):
+        lines.append(f"| {a.strip()} | {v} | {t.replace(' ok', '').replace(' OVER', ' (over)')} |")
+    return "\n".join(lines)
+
+
+def update_readme(r: dict, path: Path | str | None = None) -> Path:
+    """Replace the block between :data:`README_START` and :data:`README_END` in the README with :func:`markdown`."""
+    root = _repo_root()
+    readme = Path(path) if path is not None else (root / "README.md" if root is not None else Path("README.md"))
+    text = readme.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"{readme} has no {README_START} … {README_END} block to replace")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(f"{head}{README_START}\n{markdown(r)}\n{README_END}{tail}", encoding="utf-8")
+    return readme
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m lnfl.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer steps and repetitions (under 50 s)")
+    parser.add_argument("--quick", action="store_true", help="fewer steps and moves, no notebooks (about a minute)")
     parser.add_argument("--json", action="store_true", help="print one JSON line instead of the table")
+    parser.add_argument("--markdown", action="store_true", help="print the README's Markdown table")
+    parser.add_argument("--update-readme", action="store_true", help="write that table into README.md")
+    parser.add_argument("--only", action="append", choices=PARTS, help="run only this part (repeatable)")
+    parser.add_argument("--notebook", action="append", type=Path, help="time this notebook (repeatable)")
+    parser.add_argument("--from-json", type=Path, help="format a saved --json result instead of measuring")
+    parser.add_argument("--kernel-usage", help=argparse.SUPPRESS)  # the child process of bench_notebook
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (default 1: steadier on a shared machine)"
     )
     args = parser.parse_args(argv)
+    if args.kernel_usage:
+        _kernel_usage(args.kernel_usage)
+        return {}
     torch.set_num_threads(args.threads)
-    r = run(quick=args.quick)
-    print(json.dumps(r) if args.json else table(r))
+    if args.from_json:
+        r = json.loads(args.from_json.read_text(encoding="utf-8").strip().splitlines()[-1])
+    else:
+        parts = tuple(args.only) if args.only else ("chapters",) if args.notebook else None
+        r = run(quick=args.quick, parts=parts, paths=args.notebook)
+    if args.update_readme:
+        print(f"updated {update_readme(r)}")
+    print(json.dumps(r) if args.json else markdown(r) if args.markdown else table(r))
     return r
 
 
