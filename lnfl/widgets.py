@@ -768,20 +768,22 @@ def _png(fig: Figure) -> bytes:
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _grid_neighbours(control: Any, value: float) -> list[float]:
-    """The slider positions next to ``value`` below and above it (a slider moves on the grid min + k·step, so
-    from a value off the grid, such as η = 0.5 on a log slider, the next positions are the grid points)."""
+def _grid_neighbours(control: Any, value: float, reach: int = 1) -> list[float]:
+    """The slider positions 1..``reach`` steps below and above ``value``, nearest first, below before above (a
+    slider moves on the grid min + k·step, so from a value off the grid, such as η = 0.5 on a log slider, the
+    next positions are the grid points)."""
     import ipywidgets as w
 
     log = isinstance(control, w.FloatLogSlider)
     x = math.log(value, control.base) if log else float(value)
     k = (x - control.min) / control.step
     out = []
-    for j in (math.ceil(k - 1e-6) - 1, math.floor(k + 1e-6) + 1):
-        y = control.min + j * control.step
-        if control.min - 1e-9 <= y <= control.max + 1e-9:
-            y = round(y, 10)
-            out.append(control.base**y if log else int(round(y)) if isinstance(control, w.IntSlider) else y)
+    for r in range(reach):
+        for j in (math.ceil(k - 1e-6) - 1 - r, math.floor(k + 1e-6) + 1 + r):
+            y = control.min + j * control.step
+            if control.min - 1e-9 <= y <= control.max + 1e-9:
+                y = round(y, 10)
+                out.append(control.base**y if log else int(round(y)) if isinstance(control, w.IntSlider) else y)
     return out
 
 
@@ -933,16 +935,20 @@ class Explorer:
         self._previous = values
 
     def _next_settings(self, values: dict[str, Any]) -> list[dict[str, Any]]:
-        """Settings one slider step away: first along the slider just moved (in the direction moved), then the
-        others."""
+        """Settings a reader may ask for next: along the slider just moved, the next three steps in the direction
+        moved and one step back; then one step either way along every other slider."""
         prev = self._previous or values
         moved = [k for k in values if values[k] != prev.get(k)]
         out = []
         for name in moved + [k for k in self.controls if k not in moved]:
-            near = _grid_neighbours(self.controls[name], values[name])
-            if name in moved:  # keep going the way the reader moved first
+            if name in moved:
                 up = values[name] > prev[name]
-                near.sort(key=lambda v, up=up: (v > values[name]) != up)
+                near = _grid_neighbours(self.controls[name], values[name], reach=3)
+                ahead = [v for v in near if (v > values[name]) == up]
+                back = [v for v in near if (v > values[name]) != up][:1]
+                near = ahead[:1] + back + ahead[1:]
+            else:
+                near = _grid_neighbours(self.controls[name], values[name])
             out += [{**values, name: v} for v in near]
         return out
 

@@ -252,9 +252,11 @@ def test_prefetch_prepares_the_next_step_in_the_direction_moved():
     assert key in wd._CURVES, "the next τ step up must be trained in the background"
     ex._previous = {**ex.values(), "tau": 0.25}  # as if the reader had just moved τ from 0.25 to 0.3
     nxt = ex._next_settings(ex.values())
-    assert nxt[0]["tau"] == pytest.approx(0.35), "the direction just moved comes first"
+    assert [x["tau"] for x in nxt[:4]] == pytest.approx([0.35, 0.25, 0.4, 0.45]), "ahead, one back, further ahead"
+    assert all(x["tau"] == pytest.approx(0.3) for x in nxt[4:]) and len(nxt) == 4 + 6, "then ±1 on the others"
     assert wd._grid_neighbours(ex.controls["eta"], 0.5) == pytest.approx([10**-0.4, 10**-0.3]), "off-grid value"
     assert wd._grid_neighbours(ex.controls["m"], 1) == [2], "the slider's ends bound the neighbours"
+    assert wd._grid_neighbours(ex.controls["m"], 20, reach=2) == [19, 21, 18, 22], "nearest first"
 
 
 @pytest.mark.parametrize("name", EXPLORERS)
