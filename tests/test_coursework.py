@@ -1025,3 +1025,18 @@ def test_plain_numbers_match_the_built_page(tmp_path):
     conv = plain.Converter(index)  # glued values from executing the chapter
     md = _md(conv.plain_notebook(root / "chapters" / "02_second.ipynb"))
     assert md.startswith("# 2. A small chapter") and "> **Exercise 2.2**" in md and "[Figure 2.1](" in md
+
+
+def test_assign_refuses_unsafe_output_before_any_work(tmp_path, capsys):
+    src, before = _two_sources(tmp_path)
+    assert cw.main(["assign", str(src), str(src / "assignments")]) == 1
+    assert "SRC_DIR" in _no_traceback(capsys)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a").symlink_to(src)  # a chapter folder that is a link into the sources
+    assert cw.main(["assign", str(src), str(out), "--force"]) == 1
+    assert "symbolic link" in _no_traceback(capsys)
+    _write(src, "c.ipynb", notebook(new_markdown_cell(ex("ex-c")), new_markdown_cell(sol_end())))
+    assert cw.main(["assign", str(src), str(tmp_path / "fresh")]) == 1
+    assert "c.ipynb: cell 1" in _no_traceback(capsys)
+    assert not (tmp_path / "fresh").exists() and _hashes(src) == {**before, "c.ipynb": _hashes(src)["c.ipynb"]}
