@@ -1315,7 +1315,12 @@ def grade(
     zip_path: str | os.PathLike, notebook: str | os.PathLike, timeout: int = 3600
 ) -> dict[str, tuple[float, float]]:
     """``otter run`` (no Docker, no network) of one submission against an autograder zip:
-    ``{question: (score, max score)}`` for the autograded questions."""
+    ``{question: (score, max score)}`` for the autograded questions (empty if the zip has none)."""
+    import zipfile
+
+    with zipfile.ZipFile(zip_path) as zf:
+        if not any(n.startswith("tests/") for n in zf.namelist()):
+            return {}
     with tempfile.TemporaryDirectory(prefix="lnfl-otter-run-") as tmp:
         proc = _otter(
             "run",
@@ -1347,6 +1352,13 @@ def check_assignment(chapter_dir: pathlib.Path, summary: dict | None = None) -> 
     if not zips:
         return [f"{stem}: no autograder zip"]
     problems = []
+    import zipfile
+
+    with zipfile.ZipFile(zips[-1]) as zf:
+        if not any(n.startswith("tests/") for n in zf.namelist()):  # no autograded question: nothing to run
+            if summary is not None:
+                summary["solution_scores"], summary["student_scores"] = {}, {}
+            return []
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=2) as pool:  # the two runs are independent processes
