@@ -54,6 +54,7 @@ __all__ = [
     "t_all_noisy_fitted",
     "stage_one_state",
     "stage_one_window",
+    "stage_one_breakers",
     "StageOneSummary",
     "stage_one_summary",
     "StageTwoSummary",
@@ -217,6 +218,24 @@ def stage_one_window(hist: History, data: Dataset) -> tuple[int, int] | None:
     return int(hist.t[hits[0, 0]]), int(hist.t[hits[-1, 0]])
 
 
+def stage_one_breakers(hist: History, data: Dataset) -> torch.Tensor:
+    """The noisy samples that end Stage I: those classified against their true label (y_i f ≤ 0) at the first
+    recorded step after T₁ (:func:`stage_one_window`), as a tensor of sample indices.
+
+    Empty when the state never holds, when T₁ is the last recorded step, or when the state failed after T₁
+    only on clean samples.  With every step recorded these are the first noisy samples the network memorises
+    for good (Chapter 2 compares them under isotropic and orthogonal noise).
+    """
+    hist, data = _check(hist, data)
+    window = stage_one_window(hist, data)
+    empty = torch.zeros(0, dtype=torch.long)
+    if window is None or window[1] == int(hist.t[-1]):
+        return empty
+    after = hist.at(window[1]) + 1
+    lost = data.noisy & (hist.margin[after] >= 0)  # y_i f = −ỹ_i f ≤ 0 for a noisy sample
+    return lost.nonzero().flatten().cpu()
+
+
 @dataclass(frozen=True)
 class StageOneSummary:
     """A run at the end of Stage I, T₁ (the last step of :func:`stage_one_window`), next to Theorem 4.1's claims."""
@@ -351,7 +370,7 @@ def stage_two_summary(hist: History, data: Dataset, tau_plus: float, tau_minus: 
     peak = g.cummax(dim=0).values
     ok = after[:, None] & (peak > 0)
     dips = torch.where(ok, 1.0 - g / peak.clamp(min=torch.finfo(g.dtype).tiny), torch.zeros_like(g))
-    all_fitted = hist.train_acc_noisy >= 1.0
+    all_fitted = (hist.margin[:, data.noisy] > 0).all(dim=1)
     misfit = (~all_fitted).nonzero()
     if not bool(data.noisy.any()) or not bool(all_fitted[-1]):
         t_to_end = None

@@ -1,4 +1,5 @@
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -13,6 +14,7 @@ from lnfl.stages import (
     run_seeds,
     signal_beats_memorisation,
     spread,
+    stage_one_breakers,
     stage_one_state,
     stage_one_summary,
     stage_one_window,
@@ -112,6 +114,19 @@ def test_stage_one_window_on_hand_made_histories(four):
     assert _history([[-1, 1, -1, -1], [1, -1, -1, -1]]).t_clean_fit() is None
 
 
+def test_stage_one_breakers_on_hand_made_histories(four):
+    """The noisy samples misclassified (y_i f ≤ 0) at the first record after T₁; samples 2 and 3 are noisy."""
+    ok, clean_only = [1, 1, -1, -1], [1, 1, 1, -1]
+    assert stage_one_breakers(_history([ok, ok, clean_only]), four).tolist() == [2]
+    assert stage_one_breakers(_history([ok, [1, 1, 1, 0], [1, 1, 1, 1]]), four).tolist() == [2, 3]
+    assert stage_one_breakers(_history([ok, ok, [-1, 1, -1, -1]]), four).tolist() == []  # a clean sample lost
+    assert stage_one_breakers(_history([clean_only, clean_only]), four).tolist() == []  # no window
+    assert stage_one_breakers(_history([clean_only, ok, ok]), four).tolist() == []  # T₁ is the last record
+    # the step after T₁ in the records, not T₁ + 1 in steps, and only the first such record counts
+    h = _history([ok, ok, [1, 1, -1, 1], [1, 1, 1, 1]], t=[0, 10, 20, 30])
+    assert stage_one_breakers(h, four).tolist() == [3]
+
+
 def test_stage_one_window_equals_a_loop_over_the_records(reference_runs):
     h, data = reference_runs[("early", 0)], setup(seed=0, n_test=1).data
     holds = [
@@ -166,7 +181,9 @@ def test_stage_two_on_reference_runs(reference_runs):
         assert bool(fitted.all()) and bool(memorised(h, data)[-1, data.noisy].all())
         assert s2.t_all_noisy_fitted is not None and 300 <= s2.t_all_noisy_fitted <= 3000, s2
         assert t_all_noisy_fitted(h) == s2.t_all_noisy_fitted
-        assert s2.gamma_min > 0, "the signal is never forgotten"
+        assert s2.gamma_dip < 0.01 and s2.gamma_end == s2.gamma_peak, "no filter's signal falls in Stage II"
+        assert s2.t1 is not None and s2.clean_fitted_after_t1 == 1.0, "claim 1, from T₁ (to within 25 steps) on"
+        assert s2.t_all_noisy_fitted <= s2.t_noisy_fitted_to_end <= 3000, s2
         assert s2.noisy_share_end > 1.5 * s2.n_noisy / data.n, s2
         assert s2.error_bound == pytest.approx(0.1)
         assert s2.test_error_noisy_labels >= s2.error_bound, s2
@@ -257,3 +274,102 @@ def test_true_margin_is_the_margin_against_the_true_label(small):
     assert torch.allclose((tm[:, data.clean] > 0).double().mean(1), h.train_acc_clean.double())
     with pytest.raises(ValueError, match="samples"):
         true_margin(h, setup(seed=0, n_test=1, d=60, n=31, m=5).data)
+
+
+def test_signal_pull_is_the_growth_of_the_mean_signal(four, reference_runs):
+    """Zero margins (every |ℓ'_i| = 1/2): the pull is theory.signal_step at the draw's realised flip fraction.
+    On a real run, once each filter sees its own class's signal patches, it is the recorded growth of γ̄."""
+    from lnfl.stages import signal_pull
+    from lnfl.theory import signal_step
+
+    h = _history([[0.0, 0.0, 0.0, 0.0]] * 2)
+    tau_hat = float(four.noisy.double().mean())  # 2 of 4
+    expected = signal_step(0.1, float(four.mu.norm()), 1, 0.25)  # (1 − 2τ̂) = 0 at τ̂ = 1/2: use the formula
+    assert tau_hat == 0.5 and float(signal_pull(h, four)[0]) == pytest.approx(0.0, abs=1e-15)
+    uneven = _history([[0.0, 0.0, 0.0, 10.0]])  # the last noisy sample is memorised: its weight ≈ 0
+    w = 1 / (1 + math.exp(10.0))
+    assert float(signal_pull(uneven, four)[0]) == pytest.approx(0.1 * 1.0 / (2 * 4 * 1) * (0.5 + 0.5 - 0.5 - w))
+    assert expected == pytest.approx(0.1 * 1.0 * 0.5 / 4)
+    h, data = reference_runs[("early", 0)], setup(seed=0, n_test=1).data
+    pull = signal_pull(h, data)
+    growth = h.gamma.mean(dim=(1, 2)).diff()
+    n_f = int(data.noisy.sum())
+    assert float(pull[0]) == pytest.approx(signal_step(0.1, float(data.mu.norm()), 20, n_f / data.n), rel=0.02)
+    assert torch.allclose(pull[10:-1], growth[10:], rtol=1e-6), "the pull is the recursion of γ̄ (Chapter 4)"
+    assert float(pull[-1]) < 0.1 * float(pull[0]), "by t = 300 the pull has all but cancelled"
+
+
+def _history_with(margin: list[list[float]], gamma: list[list[float]], t: list[int]) -> History:
+    """A hand-made History with margins (T, n) on `four` and γ (T, 2·m) given per filter."""
+    h = _history(margin, t)
+    g = torch.tensor(gamma, dtype=torch.float64)
+    noisy_fit = (h.margin[:, 2:] > 0).double().mean(dim=1)  # samples 2, 3 of `four` are the noisy ones
+    gamma = g.reshape(len(t), 2, -1)
+    return replace(h, gamma=gamma, rho=torch.zeros(len(t), 2, g.shape[1] // 2, 4), train_acc_noisy=noisy_fit)
+
+
+def test_stage_two_summary_fields_on_hand_made_histories(four):
+    ok, noisy_fit, one_noisy = [1, 1, -1, -1], [1, 1, 2, 3], [1, 1, 2, -1]
+    t = [0, 10, 20, 30, 40]
+    # the window is [10, 10]; the clean samples stay fitted; the noisy ones are fitted from t = 30 on for good
+    h = _history_with(
+        [[1, -1, -1, -1], ok, one_noisy, noisy_fit, noisy_fit],
+        [[0, 0], [1.0, 2.0], [2.0, 1.5], [1.8, 3.0], [2.5, 3.2]],  # filter 1 dips to 1.5 (25%), filter 0 to 1.8
+        t,
+    )
+    s2 = stage_two_summary(h, four, 0.2, 0.2)
+    assert s2.t1 == 10 and s2.clean_fitted_after_t1 == 1.0 and s2.t_noisy_fitted_to_end == 30
+    assert s2.gamma_dip == pytest.approx(0.25), "1 − 1.5/2.0 for filter 1 at t = 20"
+    # a noisy sample that is fitted, lost again and refitted is fitted for good only from its last refit
+    flick = _history_with([ok, noisy_fit, one_noisy, noisy_fit, noisy_fit], [[0, 0]] + [[1, 1]] * 4, t)
+    s2 = stage_two_summary(flick, four, 0.2, 0.2)
+    assert s2.t1 == 0 and s2.t_noisy_fitted_to_end == 30 and s2.t_all_noisy_fitted == 10 and s2.gamma_dip == 0.0
+    # a clean sample lost after T₁ shows in clean_fitted_after_t1; the dip counts only from T₁ on
+    lost = _history_with(
+        [ok, [1, -1, 2, 3], noisy_fit, noisy_fit, noisy_fit], [[0, 0], [3, 3], [1, 3], [1, 3], [1, 3]], t
+    )
+    s2 = stage_two_summary(lost, four, 0.2, 0.2)
+    assert s2.t1 == 0 and s2.clean_fitted_after_t1 == 0.5 and s2.gamma_dip == pytest.approx(2 / 3)
+    late = _history_with([[1, -1, -1, -1], ok, ok, ok, [1, 1, 2, -1]], [[0, 0], [3, 3], [1, 3], [1, 3], [1, 3]], t)
+    s2 = stage_two_summary(late, four, 0.2, 0.2)
+    assert s2.t1 == 30 and s2.gamma_dip == pytest.approx(2 / 3) and s2.t_noisy_fitted_to_end is None
+    never = _history_with([[1, -1, 1, 1]] * 5, [[0, 0], [3, 3], [1, 3], [1, 3], [1, 3]], t)
+    s2 = stage_two_summary(never, four, 0.2, 0.2)
+    assert s2.t1 is None and math.isnan(s2.clean_fitted_after_t1) and s2.gamma_dip == pytest.approx(2 / 3)
+
+
+def test_level_crossing():
+    from lnfl.stages import level_crossing
+
+    x, y = [0.5, 1.0, 2.0, 4.0], [0.4, 0.2, 0.05, 0.01]
+    assert level_crossing(x, y, 0.2) == pytest.approx(1.0)
+    assert level_crossing(x, y, 0.1) == pytest.approx(2 ** (math.log(2) / math.log(4)))  # log-log interpolation
+    assert level_crossing(x, y, 0.5) is None, "starts below the level"
+    assert level_crossing(x, y, 0.005) is None, "never falls below"
+    assert level_crossing(x, [0.4, 0.05, 0.3, 0.0], 0.1) < 1.0, "the first fall below the level counts"
+    assert level_crossing([1.0, 2.0], [0.3, 0.0], 0.1) == 2.0, "a zero counts as below"
+    with pytest.raises(ValueError, match="increasing"):
+        level_crossing([1.0, 1.0], [0.3, 0.2], 0.1)
+    with pytest.raises(ValueError, match="same length"):
+        level_crossing([1.0, 2.0], [0.3, 0.2, 0.1], 0.1)
+
+
+def test_run_batch_and_model_test_errors():
+    from lnfl.stages import model_test_errors, run_batch
+
+    kw = {"d": 60, "n": 30, "m": 5, "tau_plus": 0.3, "tau_minus": 0.1}
+    batch = run_batch([3, 4], steps=40, record_every=20, test="sample", n_test=20000, **kw)
+    single = run_seeds([3, 4], steps=40, record_every=20, n_test=20000, **kw)
+    for (sb, hb), (ss, hs) in zip(batch, single, strict=True):
+        assert torch.equal(sb.data.y_obs, ss.data.y_obs) and torch.allclose(hb.margin, hs.margin, atol=1e-10)
+    err = model_test_errors(batch)  # whole distribution, against clean and against noisy labels
+    sample = torch.tensor([[1 - float(h.test_acc[-1]), 1 - float(h.test_acc_noisy_labels[-1])] for _, h in batch])
+    assert torch.allclose(err, sample, atol=0.015), (err, sample)  # 20,000 test points and 16,384 draws
+    # asymmetric flips: against noisy labels the model's own τ₊ = 0.3, τ₋ = 0.1 enter, not their mean
+    assert bool((err[:, 1] > 0.15).all()) and bool((err[:, 0] < err[:, 1]).all())
+    f32 = run_batch([3], steps=5, dtype=torch.float32, rho_dtype=torch.float32, **kw)
+    assert f32[0][1].rho.dtype == torch.float32 and f32[0][0].W0.dtype == torch.float32
+    with pytest.raises(ValueError, match="test must be"):
+        run_batch([0], steps=1, test="all")
+    with pytest.raises(TypeError, match=r"runs\[0\]"):
+        model_test_errors([("a", "b")])
