@@ -977,7 +977,7 @@ def _style(tooltip: str) -> dict[str, Any]:
     }
 
 
-def data_model_explorer() -> Explorer:
+def data_model_explorer(prefetch: bool = True) -> Explorer:
     """Sliders for τ₊, τ₋, n·SNR² and d around :func:`data_model_figure`, starting at :data:`DATA_MODEL_DEFAULTS`."""
     import ipywidgets as w
 
@@ -993,11 +993,13 @@ def data_model_explorer() -> Explorer:
                          **_style("dimension d of each patch")),
     }  # fmt: skip
     view = _DataModelView(SMALL["n"], SMALL["seed"])
-    return Explorer(data_model_figure, controls, view=view)
+    return Explorer(data_model_figure, controls, view=view, prefetch=prefetch)
 
 
-def race_explorer() -> Explorer:
-    """Sliders for τ, n·SNR², η and m around :func:`race_figure`, starting at :data:`RACE_DEFAULTS`."""
+def race_explorer(prefetch: bool = True) -> Explorer:
+    """Sliders for τ, n·SNR², η and m around :func:`race_figure`, starting at :data:`RACE_DEFAULTS`.
+
+    ``prefetch=False`` trains nothing in the background (each new setting is trained when the slider asks)."""
     import ipywidgets as w
 
     v = RACE_DEFAULTS
@@ -1012,10 +1014,10 @@ def race_explorer() -> Explorer:
                          **_style("number of filters m per class")),
     }  # fmt: skip
     view = _RaceView(SMALL["n"], SMALL["d"], SMALL["steps"], SMALL["seed"])
-    return Explorer(race_figure, controls, view=view)
+    return Explorer(race_figure, controls, view=view, prefetch=prefetch)
 
 
-def selection_explorer() -> Explorer:
+def selection_explorer(prefetch: bool = True) -> Explorer:
     """Threshold and time sliders around :func:`selection_figure`, starting at :data:`SELECTION_DEFAULTS`."""
     import ipywidgets as w
 
@@ -1027,4 +1029,4 @@ def selection_explorer() -> Explorer:
                          **_style("training step t")),
     }  # fmt: skip
     run = {**RACE_DEFAULTS, "n": SMALL["n"], "d": SMALL["d"], "steps": SMALL["steps"], "seed": SMALL["seed"]}
-    return Explorer(selection_figure, controls, view=_SelectionView(run))
+    return Explorer(selection_figure, controls, view=_SelectionView(run), prefetch=prefetch)

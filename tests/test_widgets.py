@@ -41,7 +41,7 @@ def _assert_labelled(fig):
 
 @pytest.fixture(scope="module")
 def explorers():
-    return {name: make() for name, (make, _, _) in EXPLORERS.items()}
+    return {name: make(prefetch=False) for name, (make, _, _) in EXPLORERS.items()}
 
 
 @pytest.mark.parametrize("name", EXPLORERS)
@@ -206,8 +206,7 @@ def _decode(png):
 def test_redrawing_only_what_changed_draws_the_same_picture(name, moves):
     """After moves drawn by blitting or a frozen layout, the picture equals a fresh drawing of that state."""
     make, _, defaults = EXPLORERS[name]
-    ex = make()
-    ex.prefetch = False
+    ex = make(prefetch=False)
     for key, value in moves:
         ex.controls[key].value = value
         twin = ex.view.twin()  # a new figure of the same kind, laid out at the defaults like the explorer's,
