@@ -41,7 +41,8 @@ unit: $(STAMP)
 notebooks: $(STAMP)
 	$(RUN_NOTEBOOKS) $(NOTEBOOKS)
 
-# the whole book as one PDF: the single-page HTML build printed by headless chromium (Debian `chromium`)
+# the whole book as one PDF typeset by LaTeX (jupyter-book --builder pdflatex, xelatex; TeX Live from Debian,
+# see .ci/run): _build/pdf/book.pdf, reusing the notebooks executed by `make book`
 pdf: $(STAMP)
 	$(BIN)/python tools/make_pdf.py
 
