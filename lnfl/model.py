@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ._validate import check_dtype, check_int, check_positive, check_seed, check_tensor
+from ._validate import check_dataset, check_device, check_dtype, check_int, check_positive, check_seed, check_tensor
 from .data import Dataset
 
 __all__ = ["init_weights", "network_output", "sample_losses", "gradient", "autograd_gradient", "logistic_loss", "dloss"]
@@ -32,29 +32,32 @@ def init_weights(
     """W⁽⁰⁾ with w_{j,r}⁽⁰⁾ ~ N(0, σ₀² I_d) i.i.d., shape (2, m, d).
 
     Drawn on the CPU in float64 from a seeded generator, then moved, so a seed means the same W⁽⁰⁾ everywhere.
+    ``device`` must exist on this machine (``"cuda"`` without CUDA is refused at once).
     """
     m = check_int("m", m)
     d = check_int("d", d)
     sigma0 = check_positive("sigma0", sigma0)
     seed = check_seed("seed", seed)
     check_dtype("dtype", dtype)
+    device = check_device("device", device)
     g = torch.Generator().manual_seed(seed)
     W = sigma0 * torch.randn(2, m, d, generator=g, dtype=torch.float64)
+    if not bool(torch.isfinite(W).all()):
+        raise ValueError(f"sigma0={sigma0:g} is too large: W⁽⁰⁾ = sigma0·N(0, 1) overflows a float")
     return W.to(dtype=dtype, device=device)
 
 
-def _check_pair(W: torch.Tensor, data: Dataset) -> torch.Tensor:
-    if not isinstance(data, Dataset):
-        raise TypeError(f"data must be an lnfl.data.Dataset, got {type(data).__name__}")
-    W = check_tensor("W", W, ndim=3)
-    if W.shape[0] != 2 or W.shape[2] != data.d or W.shape[1] < 1:
-        raise ValueError(f"W must have shape (2, m, {data.d}) to match data.d = {data.d}, got {tuple(W.shape)}")
-    if W.dtype != data.xi.dtype or W.device != data.xi.device:
-        raise ValueError(
-            f"W and data must share dtype and device, got W {W.dtype} on {W.device}, "
-            f"data {data.xi.dtype} on {data.xi.device}"
-        )
-    return W
+def _check_pair(W: object, data: object, name: str = "W", data_name: str = "data") -> torch.Tensor:
+    """Validate a Dataset and weights for it: shape (2, m, d), its dtype and device, finite; returns W detached.
+    ``name`` and ``data_name`` are the arguments' names as the caller wrote them."""
+    check_dataset(data_name, data)
+    return check_tensor(
+        name,
+        W,
+        shape=(2, "m", data.d),
+        context=f"2 classes j = ±1, m >= 1 filters, d = {data.d} from {data_name}",
+        like=(data_name, data.xi),
+    )
 
 
 def _projections(W: torch.Tensor, data: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
@@ -78,19 +81,31 @@ def network_output(W: torch.Tensor, data: Dataset) -> torch.Tensor:
     return _output(*_projections(W, data), data.y)
 
 
-def logistic_loss(z: torch.Tensor) -> torch.Tensor:
-    """ℓ(z) = log(1 + e^{−z}), computed stably."""
+def _logistic_loss(z: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.softplus(-z)
 
 
-def dloss(z: torch.Tensor) -> torch.Tensor:
-    """ℓ'(z) = −1/(1 + e^{z}) ∈ (−1, 0)."""
+def _dloss(z: torch.Tensor) -> torch.Tensor:
     return -torch.sigmoid(-z)
+
+
+def logistic_loss(z: torch.Tensor) -> torch.Tensor:
+    """ℓ(z) = log(1 + e^{−z}), computed stably, for a float32/float64 tensor of finite margins z (any shape);
+    differentiable by autograd."""
+    check_tensor("z", z)
+    return _logistic_loss(z)
+
+
+def dloss(z: torch.Tensor) -> torch.Tensor:
+    """ℓ'(z) = −1/(1 + e^{z}) ∈ (−1, 0), for a float32/float64 tensor of finite margins z (any shape)."""
+    check_tensor("z", z)
+    return _dloss(z)
 
 
 def sample_losses(W: torch.Tensor, data: Dataset) -> torch.Tensor:
     """ℓ(ỹ_i f(W, x_i)) for every sample, shape (n,); their mean is L_S(W)."""
-    return logistic_loss(data.y_obs * network_output(W, data))
+    W = _check_pair(W, data)
+    return _logistic_loss(data.y_obs * _output(*_projections(W, data), data.y))
 
 
 def _gd_coefficients(
@@ -107,7 +122,7 @@ def _gd_coefficients(
     n = data.n
     m = w_mu.shape[1]
     margin = data.y_obs * _output(w_mu, w_xi, data.y)
-    q = dloss(margin) * data.y_obs / (n * m)  # (n,)
+    q = _dloss(margin) * data.y_obs / (n * m)  # (n,)
     j = _sign_j(w_mu)  # (2, 1)
     signal_active = (w_mu[:, :, None] * data.y[None, None, :] > 0).to(w_mu.dtype)  # σ'(⟨w, y_i μ⟩)
     a = j * (signal_active @ (q * data.y))  # (2, m)

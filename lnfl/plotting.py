@@ -11,6 +11,8 @@ import matplotlib as mpl
 import matplotlib.pyplot as plt
 from cycler import cycler
 
+from ._validate import check_instance, check_int, check_positive, check_real, describe
+
 __all__ = ["COLORS", "use_book_style", "mark_stage_boundary", "mark_stage_one", "new_figure"]
 
 #: Okabe–Ito colours with the roles they play throughout the book.
@@ -58,8 +60,28 @@ def use_book_style() -> None:
     )
 
 
+def _check_ax(ax: object) -> None:
+    hint = " (new_figure(ncols=2) returns an array: pass one of its axes)" if hasattr(ax, "shape") else ""
+    check_instance("ax", ax, mpl.axes.Axes, f"a matplotlib Axes{hint}")
+
+
+def _check_label(name: str, label: object) -> None:
+    if label is not None and not isinstance(label, str):
+        raise TypeError(f"{name} must be a string or None, got {describe(label)}")
+
+
+def _step(name: str, value: object) -> float:
+    """A finite step: a number, or a 0-d tensor or NumPy scalar such as ``hist.t[k]``."""
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        value = value.item()
+    return check_real(name, value)
+
+
 def mark_stage_boundary(ax: plt.Axes, t: float, label: str | None = "end of Stage I, $T_1$") -> None:
     """Draw the Stage I/II boundary T₁ at step ``t``: the book's dashed grey line."""
+    _check_ax(ax)
+    t = _step("t", t)
+    _check_label("label", label)
     ax.axvline(t, color=COLORS["boundary"], linestyle="--", linewidth=1.5, label=label)
 
 
@@ -75,6 +97,10 @@ def mark_stage_one(
 
     For several seeds pass a summary of their windows (e.g. the medians) and say so in the caption.
     """
+    _check_ax(ax)
+    start, end = _step("start", start), _step("end", end)
+    _check_label("label", label)
+    _check_label("end_label", end_label)
     if not start <= end:
         raise ValueError(f"the window must have start <= end, got start={start}, end={end}")
     ax.axvspan(start, end, color=COLORS["boundary"], alpha=0.15, linewidth=0, label=label)
@@ -83,6 +109,9 @@ def mark_stage_one(
 
 def new_figure(ncols: int = 1, nrows: int = 1, width: float | None = None, height: float | None = None, **kw):
     """``plt.subplots`` with the book's default size scaled to the grid."""
+    ncols, nrows = check_int("ncols", ncols), check_int("nrows", nrows)
+    width = None if width is None else check_positive("width", width)
+    height = None if height is None else check_positive("height", height)
     w = width if width is not None else 7.0 if ncols == 1 else 4.2 * ncols
     h = height if height is not None else 4.0 if nrows == 1 else 3.3 * nrows
     return plt.subplots(nrows, ncols, figsize=(w, h), **kw)
