@@ -21,10 +21,26 @@ from dataclasses import dataclass
 
 import torch
 
-from ._validate import check_int, check_positive, check_real, check_seed, check_tau
+from ._validate import (
+    check_classes,
+    check_dataset,
+    check_dtype,
+    check_instance,
+    check_int,
+    check_positive,
+    check_real,
+    check_recording,
+    check_seed,
+    check_tau,
+    check_tensor,
+    describe,
+    input_scale_cause,
+    step_size_cause,
+)
 from .data import Dataset, LabelNoise
-from .decomposition import decompose
-from .model import dloss, gradient, logistic_loss, network_output
+from .decomposition import _basis, decompose
+from .engine import _scale_cause
+from .model import _check_pair, _dloss, _gd_coefficients, _logistic_loss, _output, _projections, network_output
 from .training import History, TrainingDivergedError
 
 __all__ = [
@@ -43,8 +59,28 @@ def _mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return values[mask].to(torch.float64).mean() if bool(mask.any()) else torch.tensor(float("nan"))
 
 
-def _batch(data: Dataset, idx: torch.Tensor) -> Dataset:
-    return Dataset(data.mu, data.xi[idx], data.y[idx], data.y_obs[idx])
+@dataclass(frozen=True)
+class _Batch:
+    """The samples ``idx`` of a validated Dataset, unchecked (made once per SGD step)."""
+
+    mu: torch.Tensor
+    xi: torch.Tensor
+    y: torch.Tensor
+    y_obs: torch.Tensor
+
+    @property
+    def n(self) -> int:
+        return self.xi.shape[0]
+
+
+def _check_test(test: object, data: Dataset, name: str = "test") -> None:
+    """``test`` is None or a Dataset with the training data's d, dtype and device."""
+    if test is None:
+        return
+    check_dataset(name, test)
+    if test.d != data.d:
+        raise ValueError(f"{name} must have the training data's d = {data.d}, got {test!r}")
+    check_tensor(f"{name}.xi", test.xi, like=("data.xi", data.xi), finite=False)
 
 
 def train_sgd(
@@ -64,13 +100,12 @@ def train_sgd(
     ``batch_size = n`` is full-batch GD (one step per epoch).  Returns a :class:`~lnfl.training.History`
     whose ``t`` counts **epochs** (recorded at 0, every ``record_every`` epochs and the last); γ and ρ are
     the projections of W − W⁽⁰⁾ (SGD, like GD, keeps W − W⁽⁰⁾ in span{μ, ξ_i}).  The batches are drawn by
-    a generator seeded by ``seed``.  Raises :class:`~lnfl.training.TrainingDivergedError` if the loss
-    becomes non-finite.
+    a generator seeded by ``seed``.  Raises :class:`~lnfl.training.TrainingDivergedError`, naming the
+    update and the cause as :func:`lnfl.training.train` does, if the run becomes non-finite.  γ and ρ by
+    projection need n + 1 ≤ d.
     """
-    if not isinstance(data, Dataset):
-        raise TypeError(f"data must be an lnfl.data.Dataset, got {type(data).__name__}")
-    if test is not None and not isinstance(test, Dataset):
-        raise TypeError(f"test must be an lnfl.data.Dataset or None, got {type(test).__name__}")
+    W0 = _check_pair(W0, data, "W0")
+    _check_test(test, data)
     eta = check_positive("eta", eta)
     epochs = check_int("epochs", epochs, minimum=0)
     batch_size = check_int("batch_size", batch_size)
@@ -78,41 +113,64 @@ def train_sgd(
         raise ValueError(f"batch_size must be in 1..{data.n} (the training set size n), got {batch_size}")
     record_every = check_int("record_every", record_every)
     g = torch.Generator().manual_seed(check_seed("seed", seed))
+    if data.n + 1 > data.d:
+        raise ValueError(
+            f"train_sgd reads γ and ρ off W by projection (lnfl.decomposition.decompose), which needs n + 1 <= d; "
+            f"data has n = {data.n}, d = {data.d}"
+        )
+    m = W0.shape[1]
+    check_recording("epochs", epochs, record_every, W0.element_size() * (2 * m * (data.n + 1) + data.n) + 300)
+    if (cause := _scale_cause(data, "data")) is not None:
+        raise TrainingDivergedError(f"training diverged at update 0: {cause}")
+    _basis(data, "data")  # ‖μ‖ > 0 and every ‖ξ_i‖ > 0, or a clear error now rather than NaN later
     W = W0.clone()
     rec: dict[str, list] = {k: [] for k in ("t", "gamma", "rho", "margin", "test", "test_noisy")}
+    mu_sq, xi_sq = float(data.mu.dot(data.mu)), float((data.xi * data.xi).sum(1).max())
 
-    def record(epoch: int) -> None:
+    def diverged(update: int, where: str) -> TrainingDivergedError:
+        if update == 0:
+            cause = input_scale_cause("the initial output f(W⁽⁰⁾, x_i) of W0 on data", W0.dtype)
+        else:
+            cause = step_size_cause("eta", eta, W0.dtype, mu_sq, xi_sq, batch_size, m)
+        return TrainingDivergedError(f"training diverged at update {update} ({where}): {cause}")
+
+    def record(epoch: int, update: int) -> None:
+        margin = data.y_obs * _output(*_projections(W, data), data.y)
+        if not bool(torch.isfinite(margin).all()):
+            raise diverged(update, f"epoch {epoch}")
         gamma, rho = decompose(W, W0, data)
         rec["t"].append(epoch)
         rec["gamma"].append(gamma)
         rec["rho"].append(rho)
-        rec["margin"].append(data.y_obs * network_output(W, data))
+        rec["margin"].append(margin)
         f_test = network_output(W, test) if test is not None else None
         nan = torch.tensor(float("nan"), dtype=torch.float64)
         rec["test"].append((f_test * test.y > 0).double().mean() if test is not None else nan)
         rec["test_noisy"].append((f_test * test.y_obs > 0).double().mean() if test is not None else nan)
 
+    update = 0
     for epoch in range(epochs + 1):
         if epoch % record_every == 0 or epoch == epochs:
-            record(epoch)
-            if not bool(torch.isfinite(rec["margin"][-1]).all()):
-                raise TrainingDivergedError(
-                    f"training diverged by epoch {epoch}: the output became non-finite with eta={eta:g}; "
-                    f"try a smaller step size, e.g. eta={eta / 10:g}"
-                )
+            record(epoch, update)
         if epoch == epochs:
             break
-        for idx in torch.randperm(data.n, generator=g).split(batch_size):
-            W = W - eta * gradient(W, _batch(data, idx.to(data.xi.device)))
+        for i, idx in enumerate(torch.randperm(data.n, generator=g).split(batch_size)):
+            idx = idx.to(data.xi.device)
+            batch = _Batch(data.mu, data.xi[idx], data.y[idx], data.y_obs[idx])
+            margin, a, b = _gd_coefficients(*_projections(W, batch), batch)
+            if not bool(torch.isfinite(margin).all()):
+                raise diverged(update, f"epoch {epoch}, batch {i}")
+            W = W - eta * (a[:, :, None] * batch.mu + b @ batch.xi)
+            update += 1
 
     margin = torch.stack(rec["margin"])
     fitted = margin > 0
     true_fit = (margin * data.y_obs * data.y) > 0  # y_i f > 0
-    abs_d = dloss(margin).abs()
+    abs_d = _dloss(margin).abs()
     clean, noisy = data.clean, data.noisy
     return History(
         t=torch.tensor(rec["t"]),
-        loss=logistic_loss(margin).mean(dim=1),
+        loss=_logistic_loss(margin).mean(dim=1),
         gamma=torch.stack(rec["gamma"]),
         rho=torch.stack(rec["rho"]),
         margin=margin,
@@ -152,21 +210,25 @@ def instance_dependent_flips(
     ``sharpness = 0`` flips k samples chosen uniformly at random (independently of class and of ξ).
     ``seed`` seeds the draw (offset internally, so that reusing the data's seed number is harmless).
     """
-    if not isinstance(data, Dataset):
-        raise TypeError(f"data must be an lnfl.data.Dataset, got {type(data).__name__}")
+    check_dataset("data", data)
     tau = check_tau("tau", tau)
     sharpness = check_real("sharpness", sharpness, low=0.0)
-    bad = f"score must be 'norm', 'margin' or a tensor of shape ({data.n},), got {score!r}"
+    bad = f"score must be 'norm', 'margin' or a tensor of shape ({data.n},), got {describe(score)}"
     if isinstance(score, str):
         if score not in ("norm", "margin"):
             raise ValueError(bad)
         s = (data.xi * data.xi).sum(dim=1) if score == "norm" else -data.y * (data.xi @ data.mu)
     elif isinstance(score, torch.Tensor) and tuple(score.shape) == (data.n,):
-        s = score
+        s = check_tensor("score", score)
     else:
         raise ValueError(bad)
     s = s.detach().to(torch.float64).cpu()
     z = (s - s.mean()) / s.std().clamp(min=1e-12) if data.n > 1 else torch.zeros_like(s)
+    if not bool(torch.isfinite(z).all()):
+        raise ValueError(
+            f"score {score if isinstance(score, str) else 'tensor'} cannot be standardised in {data.xi.dtype}: "
+            "its values overflow (data or score too large for the dtype)"
+        )
     w = 0.5 * (1 + torch.erf(sharpness * z / math.sqrt(2)))
     k = round(tau * data.n)
     # offset: the same seed number as the data's must not replay the data's random stream (y_i came from it)
@@ -180,7 +242,7 @@ def instance_dependent_flips(
 
 def class_accuracy(W: torch.Tensor, data: Dataset) -> tuple[float, float]:
     """Accuracy against the true labels on each class: (on {y = +1}, on {y = −1}); NaN for an empty class."""
-    f = network_output(W, data)
+    f = network_output(W, data)  # checks W against data
     right = f * data.y > 0
     return float(_mean(right, data.y > 0)), float(_mean(right, data.y < 0))
 
@@ -200,6 +262,19 @@ class MultiClassData(LabelNoise):
     """True classes y_i, shape (n,), int64."""
     y_obs: torch.Tensor
     """Observed classes ỹ_i, shape (n,), int64."""
+
+    def __post_init__(self) -> None:
+        """Validate each field: μ (K, d) with K ≥ 2, ξ (n, d) of μ's dtype and device, both finite
+        float32/float64; classes of shape (n,) in 0..K−1 (stored as int64)."""
+        mu = check_tensor("mu", self.mu, shape=("K", "d"))
+        K, d = mu.shape
+        if K < 2:
+            raise ValueError(f"mu must have K >= 2 rows (one signal per class), got {describe(mu)}")
+        xi = check_tensor("xi", self.xi, shape=("n", d), context=f"d = {d} from mu", like=("mu", mu))
+        object.__setattr__(self, "mu", mu)
+        object.__setattr__(self, "xi", xi)
+        for name in ("y", "y_obs"):
+            object.__setattr__(self, name, check_classes(name, getattr(self, name), xi.shape[0], K))
 
     @property
     def n(self) -> int:
@@ -228,6 +303,7 @@ def sample_multiclass(
     K = check_int("K", K, minimum=2)
     n = check_int("n", n)
     d = check_int("d", d)
+    check_dtype("dtype", dtype)
     if K > d:
         raise ValueError(f"K must be at most d = {d} (orthogonal signals μ_k = ‖μ‖e_k), got {K}")
     mu_norm = check_positive("mu_norm", mu_norm)
@@ -246,8 +322,19 @@ def sample_multiclass(
 
 def multiclass_output(W: torch.Tensor, data: MultiClassData) -> torch.Tensor:
     """F_k(W, x_i) = (1/m) Σ_r [σ(⟨w_{k,r}, μ_{y_i}⟩) + σ(⟨w_{k,r}, ξ_i⟩)] for every class k, shape (n, K)."""
-    if not isinstance(W, torch.Tensor) or W.ndim != 3 or W.shape[0] != data.K or W.shape[2] != data.xi.shape[1]:
-        raise ValueError(f"W must have shape (K, m, d) = ({data.K}, m, {data.xi.shape[1]}), got {tuple(W.shape)}")
+    return _multiclass_output(_check_multiclass(W, data, "W", "data"), data)
+
+
+def _check_multiclass(W: object, data: object, name: str, data_name: str) -> torch.Tensor:
+    """``data`` a valid MultiClassData, W finite of shape (K, m, d) with its dtype and device; W detached."""
+    check_instance(data_name, data, MultiClassData, "an lnfl.beyond.MultiClassData")
+    data.__post_init__()  # the fields are still valid
+    K, d = data.mu.shape
+    ctx = f"K = {K}, d = {d} from {data_name}"
+    return check_tensor(name, W, shape=(K, "m", d), context=ctx, like=(data_name, data.xi))
+
+
+def _multiclass_output(W: torch.Tensor, data: MultiClassData) -> torch.Tensor:
     m = W.shape[1]
     signal = torch.relu(W @ data.mu.T)[:, :, data.y]  # σ(⟨w_{k,r}, μ_{y_i}⟩), (K, m, n)
     noise = torch.relu(W @ data.xi.T)  # (K, m, n)
@@ -291,30 +378,44 @@ def train_multiclass(
     """Full-batch GD on the softmax cross-entropy (1/n) Σ_i −log softmax(F(W, x_i))_{ỹ_i}, W of shape (K, m, d).
 
     Gradients by autograd.  For K = 2, F₁ − F₂ plays the role of f and the loss is the paper's ℓ(ỹ f).
+    Raises :class:`~lnfl.training.TrainingDivergedError`, naming the step and the cause as
+    :func:`lnfl.training.train` does, if the loss becomes non-finite.
     """
-    if not isinstance(data, MultiClassData):
-        raise TypeError(f"data must be an lnfl.beyond.MultiClassData, got {type(data).__name__}")
+    W0 = _check_multiclass(W0, data, "W0", "data")
     eta = check_positive("eta", eta)
     steps = check_int("steps", steps, minimum=0)
     record_every = check_int("record_every", record_every)
-    multiclass_output(W0, data)  # validates the shape
-    W = W0.detach().clone().requires_grad_(True)
+    if test is not None:
+        check_instance("test", test, MultiClassData, "an lnfl.beyond.MultiClassData or None")
+        if test.mu.shape != data.mu.shape or test.xi.dtype != data.xi.dtype or test.xi.device != data.xi.device:
+            raise ValueError(
+                f"test must have the training data's K, d = {tuple(data.mu.shape)}, dtype and device, got "
+                f"test.mu {describe(test.mu)}"
+            )
+    K, m = W0.shape[0], W0.shape[1]
+    check_recording("steps", steps, record_every, W0.element_size() * K * m + 400)
+    if (cause := _scale_cause(data, "data")) is not None:
+        raise TrainingDivergedError(f"training diverged at step 0: {cause}")
+    W = W0.clone().requires_grad_(True)
     mu_sq = (data.mu * data.mu).sum(dim=1)  # (K,)
+    scale = (float(mu_sq.max()), float((data.xi * data.xi).sum(1).max()), data.n, m)
     rec: dict[str, list] = {k: [] for k in ("t", "loss", "gamma", "acc")}
     clean, noisy = data.clean, data.noisy
     for step in range(steps + 1):
-        F = multiclass_output(W, data)
+        F = _multiclass_output(W, data)
         loss = torch.nn.functional.cross_entropy(F, data.y_obs)
         if not bool(torch.isfinite(loss)):
-            raise TrainingDivergedError(
-                f"training diverged at step {step} with eta={eta:g}; try a smaller step size, e.g. eta={eta / 10:g}"
-            )
+            if step == 0:
+                cause = input_scale_cause("the initial output F(W⁽⁰⁾, x_i) of W0 on data", W0.dtype)
+            else:
+                cause = step_size_cause("eta", eta, W0.dtype, *scale)
+            raise TrainingDivergedError(f"training diverged at step {step}: {cause}")
         if step % record_every == 0 or step == steps:
             with torch.no_grad():
                 pred = F.argmax(dim=1)
                 gamma = ((W - W0) * data.mu[:, None, :]).sum(dim=2) / mu_sq[:, None]
                 test_acc = (
-                    (multiclass_output(W, test).argmax(dim=1) == test.y).double().mean()
+                    (_multiclass_output(W, test).argmax(dim=1) == test.y).double().mean()
                     if test is not None
                     else torch.tensor(float("nan"))
                 )

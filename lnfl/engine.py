@@ -31,7 +31,6 @@ import torch
 from ._validate import (
     check_dataset,
     check_dtype,
-    check_instance,
     check_int,
     check_positive,
     check_recording,
@@ -250,7 +249,10 @@ def _check_configs(
 ) -> tuple[list[torch.Tensor], list[Dataset], list[float], list[TestSpec]]:
     """Validate K configurations (W⁽⁰⁾, data, η, test) that run as one batch; ``name(k, field)`` is how the
     caller wrote argument ``field`` of configuration k (``"W0"``, ``"setups[2].W0"``, ``"W0s[2]"``)."""
-    lists = [check_sequence(f"{f}s", v, lambda _, x: x) for f, v in zip(("W0", "data", "eta", "test"), (W0s, datas, etas, tests), strict=True)]
+    lists = [
+        check_sequence(f"{f}s", v, lambda _, x: x)
+        for f, v in zip(("W0", "data", "eta", "test"), (W0s, datas, etas, tests), strict=True)
+    ]
     W0s, datas, etas, tests = lists
     if not len(W0s) == len(datas) == len(etas) == len(tests):
         raise ValueError(
@@ -296,6 +298,13 @@ def _check_configs(
     return W0s, datas, etas, tests
 
 
+def _record_bytes(K: int, n: int, m: int, dtype: torch.dtype, rho_dtype: torch.dtype) -> int:
+    """Memory per recorded step of a batch of K runs: ρ, the margins and γ, and the arrays built from
+    them at the end (loss, accuracies, |ℓ'|)."""
+    isz, rsz = torch.finfo(dtype).bits // 8, torch.finfo(rho_dtype).bits // 8
+    return K * (8 * n * isz + 8 * m * isz + 2 * m * n * rsz)
+
+
 def run_gd(
     space_type: Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], WeightSpace | CoefSpace],
     W0s: Sequence[torch.Tensor],
@@ -313,7 +322,7 @@ def run_gd(
     All arguments are checked once, before the first step (a history too large to keep is refused with the
     memory it would need).  Raises :class:`Diverged` if a run becomes non-finite, saying why (``cause``).
     """
-    return _run_gd(space_type, W0s, datas, etas, steps, record_every, tests, rho_dtype, lambda k, f: f)
+    return _run_gd(space_type, W0s, datas, etas, steps, record_every, tests, rho_dtype, lambda k, f: f"{f}s[{k}]")
 
 
 def _run_gd(
@@ -329,7 +338,9 @@ def _run_gd(
 ) -> list[dict[str, object]]:
     """:func:`run_gd`, with ``name(k, field)`` naming the arguments in errors as the caller wrote them."""
     if space_type not in (WeightSpace, CoefSpace):
-        raise TypeError(f"space_type must be lnfl.engine.WeightSpace or lnfl.engine.CoefSpace, got {describe(space_type)}")
+        raise TypeError(
+            f"space_type must be lnfl.engine.WeightSpace or lnfl.engine.CoefSpace, got {describe(space_type)}"
+        )
     steps = check_int("steps", steps, minimum=0)
     record_every = check_int("record_every", record_every)
     if rho_dtype is not None:
@@ -337,8 +348,7 @@ def _run_gd(
     W0s, datas, etas, tests = _check_configs(W0s, datas, etas, tests, name)
     K, (_, m, d), n = len(datas), W0s[0].shape, datas[0].n
     dt, dev = W0s[0].dtype, W0s[0].device
-    isz, rsz = torch.finfo(dt).bits // 8, torch.finfo(rho_dtype or dt).bits // 8
-    check_recording("steps", steps, record_every, K * (8 * n * isz + 8 * m * isz + 2 * m * n * rsz))
+    check_recording("steps", steps, record_every, _record_bytes(K, n, m, dt, rho_dtype or dt))
     for k, data in enumerate(datas):
         if (cause := _scale_cause(data, name(k, "data"))) is not None:
             raise Diverged(0, k, etas[k], cause)

@@ -16,10 +16,19 @@ from dataclasses import dataclass
 
 import torch
 
-from ._validate import check_int, check_positive
+from ._validate import (
+    check_dataset,
+    check_instance,
+    check_int,
+    check_positive,
+    check_recording,
+    input_scale_cause,
+    step_size_cause,
+)
 from .data import Dataset
+from .engine import _scale_cause
 from .model import _check_pair, _gd_coefficients, _projections
-from .training import History
+from .training import History, TrainingDivergedError
 
 __all__ = ["Race", "gamma_race", "observed_class_mask", "Growth", "stage_one_growth"]
 
@@ -48,12 +57,18 @@ def gamma_race(W0: torch.Tensor, data: Dataset, eta: float = 0.1, steps: int = 3
     """Full-batch GD from W⁽⁰⁾ (the same steps as :func:`lnfl.training.train`), splitting every Δγ_{j,r}
     into the part due to clean samples (i ∈ S_t, pushes γ up) and the part due to noisy ones (i ∈ S_f,
     pushes γ down).  Records step 0, every ``record_every`` steps and the last step.
+
+    Raises :class:`~lnfl.training.TrainingDivergedError` naming the step and the cause, as
+    :func:`lnfl.training.train` does, if the run becomes non-finite.
     """
-    W0 = _check_pair(W0, data)
+    W0 = _check_pair(W0, data, "W0")
     eta = check_positive("eta", eta)
     steps = check_int("steps", steps, minimum=0)
     record_every = check_int("record_every", record_every)
     m, n = W0.shape[1], data.n
+    check_recording("steps", steps, record_every, 2 * 2 * m * W0.element_size() + 200)
+    if (cause := _scale_cause(data, "data")) is not None:
+        raise TrainingDivergedError(f"training diverged at step 0: {cause}")
     mu_sq = data.mu.dot(data.mu)
     clean_f = data.clean.to(W0.dtype)
     W = W0.clone()
@@ -63,6 +78,8 @@ def gamma_race(W0: torch.Tensor, data: Dataset, eta: float = 0.1, steps: int = 3
     for t in range(steps + 1):
         w_mu, w_xi = _projections(W, data)
         margin, a, b = _gd_coefficients(w_mu, w_xi, data)
+        if not bool(torch.isfinite(margin).all()):
+            raise TrainingDivergedError(f"training diverged at step {t}: {_cause(t, W0, data, eta)}")
         if t % record_every == 0 or t == steps:
             ts.append(t)
             rec_clean.append(clean)
@@ -76,7 +93,19 @@ def gamma_race(W0: torch.Tensor, data: Dataset, eta: float = 0.1, steps: int = 3
         clean = clean + active @ (push * clean_f)
         noisy = noisy + active @ (push * (1 - clean_f))
         W = W - eta * (a[:, :, None] * data.mu + b @ data.xi)
-    return Race(torch.tensor(ts), torch.stack(rec_clean), torch.stack(rec_noisy))
+    race = Race(torch.tensor(ts), torch.stack(rec_clean), torch.stack(rec_noisy))
+    if not bool(torch.isfinite(race.clean).all() and torch.isfinite(race.noisy).all()):
+        cause = input_scale_cause("the accumulated η‖μ‖²-sized pushes on γ of data", W0.dtype)
+        raise TrainingDivergedError(f"training diverged by step {steps}: {cause}")
+    return race
+
+
+def _cause(t: int, W0: torch.Tensor, data: Dataset, eta: float) -> str:
+    """The cause of a non-finite step, in the words of :func:`lnfl.training.train`."""
+    if t == 0:
+        return input_scale_cause("the initial output f(W⁽⁰⁾, x_i) of W0 on data", W0.dtype)
+    xi_sq = float((data.xi * data.xi).sum(1).max())
+    return step_size_cause("eta", eta, W0.dtype, float(data.mu.dot(data.mu)), xi_sq, data.n, W0.shape[1])
 
 
 def observed_class_mask(data: Dataset, m: int) -> torch.Tensor:
@@ -84,8 +113,7 @@ def observed_class_mask(data: Dataset, m: int) -> torch.Tensor:
 
     Index 0 of the first axis is j = +1, index 1 is j = −1.  Where it is False (j = −ỹ_i), ρ is ρ̲ (≤ 0).
     """
-    if not isinstance(data, Dataset):
-        raise TypeError(f"data must be an lnfl.data.Dataset, got {type(data).__name__}")
+    check_dataset("data", data)
     m = check_int("m", m)
     j = torch.tensor([1.0, -1.0], dtype=data.y_obs.dtype, device=data.y_obs.device)
     return (j[:, None] == data.y_obs[None, :])[:, None, :].expand(2, m, data.n)
@@ -115,10 +143,8 @@ def stage_one_growth(hist: History, data: Dataset, k: int) -> Growth:
 
     ``hist`` must have recorded every step from 0 to k (``record_every=1``) on ``data``.
     """
-    if not isinstance(hist, History):
-        raise TypeError(f"hist must be an lnfl.training.History, got {type(hist).__name__}")
-    if not isinstance(data, Dataset):
-        raise TypeError(f"data must be an lnfl.data.Dataset, got {type(data).__name__}")
+    check_instance("hist", hist, History, "an lnfl.training.History")
+    check_dataset("data", data)
     k = check_int("k", k)
     last = int(hist.t[-1])
     if k > last:

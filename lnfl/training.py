@@ -19,15 +19,31 @@ from dataclasses import dataclass
 import torch
 
 from . import engine as _engine
-from ._validate import check_int, check_positive
+from ._validate import (
+    MAX_SEED,
+    check_choice,
+    check_dataset,
+    check_dtype,
+    check_instance,
+    check_int,
+    check_keys,
+    check_positive,
+)
 from .data import Dataset, SignalNoiseModel
-from .model import init_weights, logistic_loss
+from .model import _check_pair, init_weights, logistic_loss
 
 __all__ = ["REFERENCE", "History", "Setup", "TrainingDivergedError", "setup", "train", "train_batch"]
 
 
 class TrainingDivergedError(FloatingPointError):
-    """Raised when the training loss stops being finite; the message names the step and suggests a smaller η."""
+    """Raised when a run stops being finite; the message names the step and the cause.
+
+    ℓ' is bounded, so gradient descent on the logistic loss can only turn non-finite by overflowing its dtype:
+    either the inputs (with W⁽⁰⁾) are too large for it from step 0, where no step size helps, or the step size
+    is so large for the inputs' scale that one step overflows, and the message suggests one that fits.  The
+    same message comes from both engines, :func:`lnfl.race.gamma_race`, :func:`lnfl.beyond.train_sgd` and
+    :func:`lnfl.beyond.train_multiclass`.
+    """
 
 
 @dataclass
@@ -99,6 +115,7 @@ class History:
 
     def at(self, step: int) -> int:
         """Index into the time axis of the recorded step ``step`` (which must have been recorded)."""
+        step = check_int("step", step, minimum=0)
         hits = (self.t == step).nonzero()
         if hits.numel() == 0:
             raise ValueError(f"step {step} was not recorded; recorded steps run from 0 to {int(self.t[-1])}")
@@ -129,6 +146,15 @@ class Setup:
     W0: torch.Tensor
     eta: float
 
+    def __post_init__(self) -> None:
+        """Validate each field (a model, two Datasets of its d, W⁽⁰⁾ for the data, η > 0); W0 comes detached."""
+        check_instance("model", self.model, SignalNoiseModel, "an lnfl.data.SignalNoiseModel")
+        check_dataset("test", self.test)
+        self.W0 = _check_pair(self.W0, self.data, "W0", "data")
+        if self.model.d != self.data.d or self.test.d != self.data.d:
+            raise ValueError(f"model, data and test must share d, got {self.model.d}, {self.data.d}, {self.test.d}")
+        self.eta = check_positive("eta", self.eta)
+
     def train(self, steps: int = 3000, record_every: int = 1) -> History:
         """:func:`train` on this setup, with its test set."""
         return train(self.W0, self.data, eta=self.eta, steps=steps, record_every=record_every, test=self.test)
@@ -143,9 +169,10 @@ def setup(seed: int = 0, n_test: int = 2000, dtype: torch.dtype = torch.float64,
     >>> s = setup(seed=0, tau_plus=0.0, tau_minus=0.0)   # the noiseless twin of the reference run
     >>> hist = s.train(steps=3000, record_every=10)
     """
-    unknown = set(overrides) - set(REFERENCE)
-    if unknown:
-        raise TypeError(f"unknown configuration key(s) {sorted(unknown)}; valid keys are {sorted(REFERENCE)}")
+    check_keys("overrides", overrides, REFERENCE)
+    seed = check_int("seed", seed, minimum=0, maximum=MAX_SEED - 10_000)  # the test set uses 10_000 + seed
+    n_test = check_int("n_test", n_test)
+    check_dtype("dtype", dtype)
     cfg = {**REFERENCE, **overrides}
     model = SignalNoiseModel.from_n_snr2(
         d=cfg["d"],
@@ -157,7 +184,7 @@ def setup(seed: int = 0, n_test: int = 2000, dtype: torch.dtype = torch.float64,
         dtype=dtype,
     )
     data = model.sample(cfg["n"], seed=seed)
-    test = model.sample(check_int("n_test", n_test), seed=10_000 + seed)
+    test = model.sample(n_test, seed=10_000 + seed)
     W0 = init_weights(cfg["m"], cfg["d"], cfg["sigma0"], seed=seed, dtype=dtype)
     return Setup(model, data, test, W0, check_positive("eta", cfg["eta"]))
 
@@ -171,22 +198,20 @@ def _run(
     record_every: int,
     tests: Sequence[Dataset | SignalNoiseModel | None],
     rho_dtype: torch.dtype | None,
+    name: _engine.Names,
 ) -> list[History]:
-    """Pick the engine ("auto": projections when n < d, where they are the cheaper state) and run it."""
-    if engine not in ("auto", "weights", "coef"):
-        raise ValueError(f"engine must be 'auto', 'weights' or 'coef', got {engine!r}")
+    """Pick the engine ("auto": projections when n < d, where they are the cheaper state) and run it;
+    ``name(k, field)`` names configuration k's arguments in errors as the caller wrote them."""
+    check_choice("engine", engine, ("auto", "weights", "coef"))
     if engine == "auto":
         engine = "coef" if datas and isinstance(datas[0], Dataset) and datas[0].n < datas[0].d else "weights"
     space = _engine.CoefSpace if engine == "coef" else _engine.WeightSpace
     try:
-        runs = _engine.run_gd(space, W0s, datas, etas, steps, record_every, tests, rho_dtype)
+        runs = _engine._run_gd(space, W0s, datas, etas, steps, record_every, tests, rho_dtype, name)
     except _engine.Diverged as e:
-        t, k, eta = e.args
+        t, k, _ = e.args
         where = f" (configuration {k})" if len(datas) > 1 else ""
-        raise TrainingDivergedError(
-            f"training diverged at step {t}{where}: the network output became non-finite with eta={eta:g}; "
-            f"try a smaller step size, e.g. eta={eta / 10:g}"
-        ) from None
+        raise TrainingDivergedError(f"training diverged at step {t}{where}: {e.cause}") from None
     return [History(**fields) for fields in runs]
 
 
@@ -215,9 +240,11 @@ def train(
       (:mod:`lnfl.engine`) and costs O(m n²) per step whatever d; ``"auto"`` (default) takes ``"coef"`` when
       n < d.  Both give the same History up to rounding.
 
-    Raises :class:`TrainingDivergedError` if the loss becomes non-finite.
+    Every argument is checked before the first step; a history too large to keep (huge ``steps`` recorded
+    every step) is refused with the memory it would need.  Raises :class:`TrainingDivergedError`, naming the
+    step and the cause, if the run becomes non-finite.
     """
-    return _run(engine, [W0], [data], [eta], steps, record_every, [test], rho_dtype)[0]
+    return _run(engine, [W0], [data], [eta], steps, record_every, [test], rho_dtype, lambda k, f: f)[0]
 
 
 def train_batch(
@@ -238,8 +265,10 @@ def train_batch(
     """
     if not isinstance(setups, Sequence) or not setups or not all(isinstance(s, Setup) for s in setups):
         raise TypeError("setups must be a non-empty list of lnfl.training.Setup (from lnfl.training.setup)")
-    if test not in ("sample", "gaussian", "none"):
-        raise ValueError(f"test must be 'sample', 'gaussian' or 'none', got {test!r}")
+    check_choice("test", test, ("sample", "gaussian", "none"))
     tests = [{"sample": s.test, "gaussian": s.model, "none": None}[test] for s in setups]
     W0s, datas, etas = [s.W0 for s in setups], [s.data for s in setups], [s.eta for s in setups]
-    return _run(engine, W0s, datas, etas, steps, record_every, tests, rho_dtype)
+    fields = {"W0": "W0", "data": "data", "eta": "eta", "test": "model" if test == "gaussian" else "test"}
+    return _run(
+        engine, W0s, datas, etas, steps, record_every, tests, rho_dtype, lambda k, f: f"setups[{k}].{fields[f]}"
+    )
