@@ -48,7 +48,18 @@ from pathlib import Path
 
 import torch
 
+from ._validate import (
+    check_bool,
+    check_choice,
+    check_dtype,
+    check_instance,
+    check_int,
+    check_positive,
+    check_sequence,
+    check_tensor,
+)
 from .data import Dataset
+from .model import _check_pair
 from .training import REFERENCE, setup, train, train_batch
 
 __all__ = [
@@ -74,7 +85,7 @@ class PlainCNN(torch.nn.Module):
 
     def __init__(self, W0: torch.Tensor) -> None:
         super().__init__()
-        self.W = torch.nn.Parameter(W0.clone())
+        self.W = torch.nn.Parameter(check_tensor("W0", W0, shape=(2, "m", "d")).clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pre = torch.einsum("jrd,npd->njrp", self.W, x)  # ⟨w_{j,r}, x⁽ᵖ⁾_i⟩
@@ -84,6 +95,8 @@ class PlainCNN(torch.nn.Module):
 
 def autograd_gd(W0: torch.Tensor, data: Dataset, eta: float, steps: int) -> torch.Tensor:
     """The baseline: ``steps`` steps of full-batch GD by autograd and ``torch.optim.SGD``; returns W."""
+    W0 = _check_pair(W0, data, "W0")
+    eta, steps = check_positive("eta", eta), check_int("steps", steps, minimum=0)
     net = PlainCNN(W0)
     opt = torch.optim.SGD(net.parameters(), lr=eta)
     x = data.patches()
@@ -103,6 +116,7 @@ def _timed(fn) -> tuple[float, object]:
 
 def gemm_gflops(N: int = 1024, dtype: torch.dtype = torch.float64) -> float:
     """GFLOP/s of one N×N by N×N product (2N³ flops) in this process."""
+    N, dtype = check_int("N", N), check_dtype("dtype", dtype)
     a, b = torch.randn(N, N, dtype=dtype), torch.randn(N, N, dtype=dtype)
     torch.mm(a, b)
     t, _ = _timed(lambda: torch.mm(a, b))
@@ -111,6 +125,8 @@ def gemm_gflops(N: int = 1024, dtype: torch.dtype = torch.float64) -> float:
 
 def bench_single(steps: int, reps: int, engine: str = "auto") -> dict:
     """train() against the autograd loop on the reference configuration (float64)."""
+    steps, reps = check_int("steps", steps), check_int("reps", reps)
+    check_choice("engine", engine, ("auto", "weights", "coef"))
     s = setup(seed=0)
     t_fast, t_plain = [], []
     for _ in range(reps):
@@ -129,6 +145,7 @@ def bench_single(steps: int, reps: int, engine: str = "auto") -> dict:
 
 def bench_batched(K: int, steps: int, reps: int) -> dict:
     """train_batch() on K configurations against a same-dtype GEMM, and against K separate runs."""
+    K, steps, reps = check_int("K", K), check_int("steps", steps), check_int("reps", reps)
     setups = [
         setup(seed=k, n_test=200, tau_plus=0.1 + 0.2 * (k % 2), n_snr2=8.0 + 4 * (k % 3), eta=0.05 + 0.05 * (k % 2))
         for k in range(K)
@@ -160,6 +177,8 @@ def bench_batched(K: int, steps: int, reps: int) -> dict:
 
 def bench_engine(weight_steps: int, coef_steps: int, reps: int, d: int = 100_000) -> dict:
     """The coefficient engine against the weight-space one at n = 100, m = 20, d: per-step time and agreement."""
+    weight_steps, coef_steps = check_int("weight_steps", weight_steps), check_int("coef_steps", coef_steps)
+    reps, d = check_int("reps", reps), check_int("d", d)
     s = setup(seed=0, n=100, m=20, d=d, n_test=20)
     args = {"eta": s.eta, "record_every": 1, "test": s.test}
     w_step, c_step, one_off = [], [], []
@@ -227,6 +246,7 @@ def bench_explorers(quick: bool = False) -> dict:
     the new picture and summary in the widget (callback, redraw, PNG).  CPU time of the thread that answers
     (the machine is shared); the reader pauses between moves, so the explorer's background runs for the next
     step finish first (their cost is reported apart, as ``prefetch_cpu_s`` of the whole process)."""
+    check_bool("quick", quick)
     from . import widgets as wd
 
     makers = {"data_model": wd.data_model_explorer, "race": wd.race_explorer, "selection": wd.selection_explorer}
@@ -305,6 +325,8 @@ def _kernel_usage(path: str) -> None:
 def bench_notebook(path: Path | str, timeout: float = 1200.0) -> dict:
     """One notebook on one core: a fresh process executes it (``OMP_NUM_THREADS=MKL_NUM_THREADS=1``, pinned
     to CPU 0 with ``taskset`` where it exists) and reports its kernel's CPU seconds and peak memory."""
+    path = _check_notebook("path", path)
+    timeout = check_positive("timeout", timeout)
     import shutil
     import subprocess
     import sys
@@ -322,8 +344,16 @@ def bench_notebook(path: Path | str, timeout: float = 1200.0) -> dict:
     return {**json.loads(lines[-1]), "pinned": pinned}
 
 
+def _check_notebook(name: str, path: object) -> Path:
+    if not isinstance(path, (str, os.PathLike)) or not Path(path).is_file() or Path(path).suffix != ".ipynb":
+        raise ValueError(f"{name} must be the path of an existing .ipynb notebook, got {path!r}")
+    return Path(path)
+
+
 def bench_chapters(paths: list[Path] | None = None) -> dict:
     """:func:`bench_notebook` for each notebook (default: all of :func:`notebooks`), one after the other."""
+    if paths is not None:
+        paths = check_sequence("paths", paths, _check_notebook)
     root = _repo_root()
     out = {}
     for path in notebooks() if paths is None else paths:
@@ -462,6 +492,9 @@ README_START, README_END = "<!-- lnfl.bench:start -->", "<!-- lnfl.bench:end -->
 
 def markdown(r: dict) -> str:
     """The results as the README's Markdown table (what, measured, target), with the date and the machine."""
+    check_instance("r", r, dict, "the dict that run() or main() returns")
+    if "date_utc" not in r:
+        raise ValueError(f"r must be a benchmark result (from run() or main()), got a dict with keys {sorted(r)[:8]}")
     lines = [
         f"Measured by `python -m lnfl.bench{' --quick' if r.get('quick') else ''} --markdown` on {r['date_utc'][:10]}, "
         f"{r['date_utc'][11:16]} UTC: {_machine_line(r).rsplit(';', 2)[0]}. Slider moves: CPU time from the new "
@@ -478,6 +511,9 @@ def markdown(r: dict) -> str:
 
 def update_readme(r: dict, path: Path | str | None = None) -> Path:
     """Replace the block between :data:`README_START` and :data:`README_END` in the README with :func:`markdown`."""
+    markdown(r)  # checks r before the README is read
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a path to the README or None, got {path!r}")
     root = _repo_root()
     readme = Path(path) if path is not None else (root / "README.md" if root is not None else Path("README.md"))
     text = readme.read_text(encoding="utf-8")
@@ -490,6 +526,8 @@ def update_readme(r: dict, path: Path | str | None = None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> dict:
+    if argv is not None and not (isinstance(argv, (list, tuple)) and all(isinstance(a, str) for a in argv)):
+        raise TypeError(f"argv must be None or a list of strings such as ['--quick'], got {argv!r}")
     parser = argparse.ArgumentParser(prog="python -m lnfl.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps and moves, no notebooks (about a minute)")
     parser.add_argument("--json", action="store_true", help="print one JSON line instead of the table")
@@ -506,7 +544,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.kernel_usage:
         _kernel_usage(args.kernel_usage)
         return {}
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(check_int("--threads", args.threads))
     if args.from_json:
         r = json.loads(args.from_json.read_text(encoding="utf-8").strip().splitlines()[-1])
     else:

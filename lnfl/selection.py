@@ -7,18 +7,36 @@ strictly decreasing with ℓ(0) = log 2,
     ℓ(ỹ_i f(W, x_i)) < log 2  ⟺  ỹ_i f(W, x_i) > 0,
 
 i.e. a sample is selected exactly when the network agrees with its *observed* label ỹ_i.  This module
-implements that rule, the fixed-fraction small-loss rule of Co-teaching, precision and recall of a
-selection against the clean set S_t, early stopping on a noisy validation set, and select-then-retrain.
+implements that rule, the fixed-fraction small-loss rule (the fraction 1 − τ that Co-teaching keeps once its
+schedule has ramped down), precision and recall of a selection against the clean set S_t, early stopping on a
+noisy validation set and where it lands relative to the Stage I window (:func:`stopping_vs_window`), and
+select-then-retrain.  Co-teaching itself (Han et al. 2018) selects within every mini-batch, ramps the kept
+fraction down from 1 to 1 − τ and trains two networks that select for each other; selecting once on a
+full-batch run and then retraining is a different, simpler scheme, and Proposition 4.3 says nothing about it.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
+from dataclasses import dataclass
 
 import torch
 
-from ._validate import check_int, check_positive, check_real
+from ._validate import (
+    _check_float,
+    check_choice,
+    check_dataset,
+    check_instance,
+    check_int,
+    check_positive,
+    check_real,
+    describe,
+)
 from .data import Dataset
+from .decomposition import _basis
+from .model import _check_pair
+from .stages import stage_one_window
 from .training import History, train
 
 __all__ = [
@@ -33,6 +51,8 @@ __all__ = [
     "early_stopping_index",
     "subset",
     "select_then_retrain",
+    "StoppingReport",
+    "stopping_vs_window",
 ]
 
 #: ℓ(0) = log 2, the loss of a sample on the decision boundary ỹ f = 0.
@@ -40,24 +60,27 @@ LOG2: float = math.log(2.0)
 
 
 def _check_losses(losses: object) -> torch.Tensor:
-    """Per-sample losses ℓ_i as a floating tensor of shape (n,) or (T, n), n ≥ 1, no NaN."""
+    """Per-sample losses ℓ_i as a float32/float64 tensor of shape (n,) or (T, n), n ≥ 1, finite and ≥ 0."""
     if not isinstance(losses, torch.Tensor):
-        raise TypeError(f"losses must be a torch.Tensor of shape (n,) or (T, n), got {type(losses).__name__}")
-    if losses.ndim not in (1, 2) or losses.shape[-1] < 1:
+        raise TypeError(f"losses must be a torch.Tensor of shape (n,) or (T, n), got {describe(losses)}")
+    if losses.ndim not in (1, 2) or losses.shape[-1] < 1 or losses.shape[0] < 1:
         raise ValueError(f"losses must have shape (n,) or (T, n) with n >= 1, got {tuple(losses.shape)}")
-    if not torch.is_floating_point(losses):
-        raise TypeError(f"losses must be a floating tensor, got dtype {losses.dtype}")
-    if bool(torch.isnan(losses).any()) or bool((losses < 0).any()):
-        raise ValueError("losses must be logistic losses: non-negative and not NaN")
-    return losses
+    _check_float("losses", losses.dtype)
+    bad = ~torch.isfinite(losses) | (losses < 0)
+    if bool(bad.any()):
+        raise ValueError(
+            f"losses must be logistic losses: non-negative and not NaN (and finite), found {losses[bad][0].item()}"
+        )
+    return losses.detach()
 
 
-def _check_mask(name: str, mask: object, n: int) -> torch.Tensor:
+def _check_mask(name: str, mask: object, n: int, source: str = "") -> torch.Tensor:
     if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-        got = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
+        got = f"dtype {mask.dtype}" if isinstance(mask, torch.Tensor) else describe(mask)
         raise TypeError(f"{name} must be a boolean torch.Tensor, got {got}")
-    if mask.shape[-1] != n:
-        raise ValueError(f"{name} must have last dimension n = {n}, got shape {tuple(mask.shape)}")
+    src = f" (the length of {source})" if source else ""
+    if mask.ndim < 1 or mask.shape[-1] != n:
+        raise ValueError(f"{name} must have last dimension n = {n}{src}, got shape {tuple(mask.shape)}")
     return mask
 
 
@@ -103,7 +126,7 @@ def precision_recall(selected: torch.Tensor, clean: torch.Tensor) -> tuple[torch
     when there is no clean sample.
     """
     clean = _check_clean(clean)
-    selected = _check_mask("selected", selected, clean.shape[0])
+    selected = _check_mask("selected", selected, clean.shape[0], "clean")
     if selected.ndim not in (1, 2):
         raise ValueError(f"selected must have shape (n,) or (T, n), got {tuple(selected.shape)}")
     hits = (selected & clean).sum(-1).to(torch.float64)
@@ -121,16 +144,15 @@ def perfect_separation(losses: torch.Tensor, clean: torch.Tensor) -> torch.Tenso
     Proposition 4.3 says this holds at T₁.  Returns a boolean of shape () or (T,).
     """
     losses = _check_losses(losses)
-    clean = _check_mask("clean", _check_clean(clean), losses.shape[-1])
+    clean = _check_mask("clean", _check_clean(clean), losses.shape[-1], "losses")
     below = losses < LOG2
     return (below | ~clean).all(-1) & ((losses > LOG2) | clean).all(-1)
 
 
 def _check_history(hist: object, data: object) -> tuple[History, Dataset]:
-    if not isinstance(hist, History):
-        raise TypeError(f"hist must be an lnfl.training.History, got {type(hist).__name__}")
-    if not isinstance(data, Dataset):
-        raise TypeError(f"data must be the lnfl.data.Dataset hist was trained on, got {type(data).__name__}")
+    check_instance("hist", hist, History, "an lnfl.training.History")
+    check_instance("data", data, Dataset, "the lnfl.data.Dataset hist was trained on")
+    check_dataset("data", data)
     if hist.rho.shape[-1] != data.n or hist.W0.shape[-1] != data.d:
         raise ValueError(
             f"data (n={data.n}, d={data.d}) does not match hist (n={hist.rho.shape[-1]}, d={hist.W0.shape[-1]})"
@@ -148,12 +170,12 @@ def weights_at(hist: History, data: Dataset, index: int) -> torch.Tensor:
     """
     hist, data = _check_history(hist, data)
     T = len(hist.t)
-    if isinstance(index, bool) or not isinstance(index, int) or not -T <= index < T:
+    if isinstance(index, bool) or not isinstance(index, numbers.Integral) or not -T <= index < T:
         raise ValueError(f"index must be an integer in [-{T}, {T - 1}] (a position on hist's time axis), got {index!r}")
     j = torch.tensor([1.0, -1.0], dtype=hist.W0.dtype, device=hist.W0.device)[:, None, None]
-    mu_dir = data.mu / data.mu.dot(data.mu)
-    xi_dir = data.xi / (data.xi * data.xi).sum(dim=1, keepdim=True)
-    return hist.W0 + j * hist.gamma[index][:, :, None] * mu_dir + hist.rho[index] @ xi_dir
+    basis = _basis(data, "data")  # μ/‖μ‖², ξ_i/‖ξ_i‖² as columns (refuses a zero norm)
+    mu_dir, xi_dir = basis[:, 0], basis[:, 1:].T
+    return hist.W0 + j * hist.gamma[int(index)][:, :, None] * mu_dir + hist.rho[int(index)] @ xi_dir
 
 
 def outputs_over_time(hist: History, data: Dataset, other: Dataset, chunk: int = 64) -> torch.Tensor:
@@ -168,8 +190,7 @@ def outputs_over_time(hist: History, data: Dataset, other: Dataset, chunk: int =
     so each step costs one (2m × n)·(n × n') product.  ``chunk`` recorded steps are processed at a time.
     """
     hist, data = _check_history(hist, data)
-    if not isinstance(other, Dataset):
-        raise TypeError(f"other must be an lnfl.data.Dataset, got {type(other).__name__}")
+    check_dataset("other", other)
     if other.d != data.d or other.xi.dtype != data.xi.dtype or other.xi.device != data.xi.device:
         raise ValueError(
             f"other must match data's d = {data.d}, dtype and device, got d = {other.d}, {other.xi.dtype} on {other.xi.device}"
@@ -177,7 +198,7 @@ def outputs_over_time(hist: History, data: Dataset, other: Dataset, chunk: int =
     chunk = check_int("chunk", chunk)
     m = hist.W0.shape[1]
     j = torch.tensor([1.0, -1.0], dtype=hist.W0.dtype, device=hist.W0.device)[:, None]  # (2, 1)
-    xi_dir = data.xi / (data.xi * data.xi).sum(dim=1, keepdim=True)  # ξ_i/‖ξ_i‖², (n, d)
+    xi_dir = _basis(data, "data")[:, 1:].T  # ξ_i/‖ξ_i‖², (n, d); refuses a zero norm
     mu_sq = data.mu.dot(data.mu)
     w0_mu, w0_xi = hist.W0 @ data.mu, hist.W0 @ other.xi.T  # (2, m), (2, m, n')
     xi_mu = xi_dir @ data.mu  # ⟨ξ_i, μ⟩/‖ξ_i‖², (n,)
@@ -201,8 +222,7 @@ def accuracy_over_time(hist: History, data: Dataset, other: Dataset, labels: str
     validation set); ``labels="true"`` with ``other.y`` (clean labels, only known in simulation).
     ``data`` is the training set of ``hist`` (needed to rebuild W^{(t)}, see :func:`outputs_over_time`).
     """
-    if labels not in ("observed", "true"):
-        raise ValueError(f"labels must be 'observed' or 'true', got {labels!r}")
+    check_choice("labels", labels, ("observed", "true"))
     f = outputs_over_time(hist, data, other)
     target = other.y_obs if labels == "observed" else other.y
     return (target * f > 0).to(torch.float64).mean(dim=1)
@@ -216,19 +236,29 @@ def early_stopping_index(val_acc: torch.Tensor, tolerance: float = 0.0) -> int:
     error, √(p(1 − p)/n_val), is the "one-standard-error rule": it prefers an early step over a later one
     that is better only by sampling noise of the validation set.
     """
-    if not isinstance(val_acc, torch.Tensor) or val_acc.ndim != 1 or val_acc.numel() < 1:
-        raise ValueError("val_acc must be a 1-d torch.Tensor with at least one entry (one per recorded step)")
+    if not isinstance(val_acc, torch.Tensor):
+        raise TypeError(
+            f"val_acc must be a 1-d torch.Tensor of accuracies (one per recorded step), got {describe(val_acc)}"
+        )
+    if val_acc.ndim != 1 or val_acc.numel() < 1:
+        raise ValueError(
+            f"val_acc must be a 1-d torch.Tensor with at least one entry (one per recorded step), got {describe(val_acc)}"
+        )
+    _check_float("val_acc", val_acc.dtype)
     if bool(torch.isnan(val_acc).any()):
         raise ValueError("val_acc must not contain NaN (was a validation set given?)")
+    if bool(((val_acc < 0) | (val_acc > 1)).any()):
+        raise ValueError(
+            f"val_acc must hold accuracies in [0, 1], found {val_acc[(val_acc < 0) | (val_acc > 1)][0].item()}"
+        )
     tolerance = check_real("tolerance", tolerance, low=0.0, high=1.0)
     return int((val_acc >= val_acc.max() - tolerance).nonzero()[0, 0])
 
 
 def subset(data: Dataset, keep: torch.Tensor) -> Dataset:
     """The samples of ``data`` where the boolean mask ``keep`` (shape (n,)) is True, as a new Dataset."""
-    if not isinstance(data, Dataset):
-        raise TypeError(f"data must be an lnfl.data.Dataset, got {type(data).__name__}")
-    keep = _check_mask("keep", keep, data.n)
+    check_dataset("data", data)
+    keep = _check_mask("keep", keep, data.n, "data")
     if keep.ndim != 1:
         raise ValueError(f"keep must have shape ({data.n},), got {tuple(keep.shape)}")
     if not bool(keep.any()):
@@ -247,10 +277,64 @@ def select_then_retrain(
 ) -> tuple[Dataset, History]:
     """Train again from W⁽⁰⁾ on the selected samples only; returns (the subset, its History).
 
-    The usual second half of small-loss methods: select with :func:`log2_selection` (or
-    :func:`small_loss_selection`) at an early-stopping step, then run full-batch GD on what was kept.
+    Select once with :func:`log2_selection` (or :func:`small_loss_selection`) at an early-stopping step, then
+    run full-batch GD on what was kept.  This "select, then retrain" scheme is the book's (Chapter 8): it is not
+    Co-teaching, which selects anew in every mini-batch with two peer networks, and Proposition 4.3 promises
+    nothing about it.
     """
+    _check_pair(W0, data, "W0")
     sub = subset(data, keep)
     eta = check_positive("eta", eta)
     steps = check_int("steps", steps, minimum=0)
     return sub, train(W0, sub, eta=eta, steps=steps, record_every=record_every, test=test)
+
+
+@dataclass(frozen=True)
+class StoppingReport:
+    """Where early stopping on a noisy validation set lands relative to the Stage I window (Chapter 8)."""
+
+    window: tuple[int, int] | None
+    """The Stage I window (start, T₁) of :func:`lnfl.stages.stage_one_window`, or None."""
+    t_es: int
+    """t_ES: the recorded step picked by :func:`early_stopping_index` on the validation accuracy."""
+    position: str
+    """``"before"``, ``"inside"`` or ``"after"`` the window (ends included), or ``"no window"``."""
+    steps_outside: int | None
+    """0 inside, start − t_ES before, t_ES − T₁ after; None without a window."""
+    separated_at_t1: bool | None
+    """Whether log 2 separates S_t from S_f at T₁ (:func:`perfect_separation` on the losses); None without a window."""
+    separated_in_window: float | None
+    """Fraction of the recorded steps of [start, T₁] at which log 2 separates perfectly; None without a window."""
+
+
+def stopping_vs_window(hist: History, data: Dataset, val_acc: torch.Tensor, tolerance: float = 0.0) -> StoppingReport:
+    """Compare the early-stopping step t_ES (:func:`early_stopping_index` of ``val_acc``, one validation accuracy
+    per recorded step of ``hist``) with the Stage I window of ``hist`` on its training set ``data``, and check
+    Proposition 4.3's separation by log 2 at T₁ and across the window, from the per-sample losses."""
+    hist, data = _check_history(hist, data)
+    if not isinstance(val_acc, torch.Tensor) or val_acc.shape != hist.t.shape:
+        raise ValueError(
+            f"val_acc must hold one accuracy per recorded step of hist, shape {tuple(hist.t.shape)}, "
+            f"got {describe(val_acc)}"
+        )
+    t_es = int(hist.t[early_stopping_index(val_acc, tolerance)])
+    window = stage_one_window(hist, data)
+    if window is None:
+        return StoppingReport(None, t_es, "no window", None, None, None)
+    start, t1 = window
+    sep = perfect_separation(hist.sample_loss, data.clean)
+    inside = (hist.t >= start) & (hist.t <= t1)
+    if t_es < start:
+        position, outside = "before", start - t_es
+    elif t_es > t1:
+        position, outside = "after", t_es - t1
+    else:
+        position, outside = "inside", 0
+    return StoppingReport(
+        window=window,
+        t_es=t_es,
+        position=position,
+        steps_outside=outside,
+        separated_at_t1=bool(sep[hist.at(t1)]),
+        separated_in_window=float(sep[inside].double().mean()),
+    )

@@ -568,8 +568,9 @@ def markdown_table(header: list[str], rows: list[list[object]], digits: int = 3)
     digits = check_int("digits", digits, minimum=0)
     header = check_sequence("header", header, lambda name, h: check_instance(name, h, str, "a string"))
     rows = check_sequence("rows", rows, lambda name, r: check_sequence(name, r, lambda _, v: v), min_len=0)
-    if any(len(r) != len(header) for r in rows):
-        raise ValueError(f"every row must have {len(header)} entries, like header = {header}")
+    for k, r in enumerate(rows):
+        if len(r) != len(header):
+            raise ValueError(f"rows[{k}] must have {len(header)} entries, like header = {header}; every row must")
 
     def cell(v: object) -> str:
         if v is None:
