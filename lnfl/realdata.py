@@ -46,9 +46,25 @@ from pathlib import Path
 
 import torch
 
-from ._validate import check_dtype, check_int, check_positive, check_real, check_seed, check_tau
+from ._validate import (
+    check_bool,
+    check_device,
+    check_dtype,
+    check_instance,
+    check_int,
+    check_keys,
+    check_labels,
+    check_positive,
+    check_real,
+    check_recording,
+    check_seed,
+    check_tau,
+    check_tensor,
+    describe,
+    input_scale_cause,
+)
 from .data import LabelNoise
-from .model import logistic_loss
+from .model import _logistic_loss, logistic_loss
 from .training import TrainingDivergedError
 
 __all__ = [
@@ -65,6 +81,7 @@ __all__ = [
     "load_cifar10_pair",
     "run_cifar10",
     "split_validation",
+    "validation_ceiling",
     "vgg_small",
     "ImageData",
     "ImagePair",
@@ -88,6 +105,15 @@ class ImageData(LabelNoise):
     y_obs: torch.Tensor
     """Observed labels ỹ_i ∈ {−1, +1}, shape (N,); training sees only these."""
 
+    def __post_init__(self) -> None:
+        """Validate each field: x a finite float32/float64 (N, C, H, W) tensor, N ≥ 1; labels ±1 of shape (N,),
+        stored in x's dtype and device."""
+        x = check_tensor("x", self.x, shape=("N", "C", "H", "W"))
+        object.__setattr__(self, "x", x)
+        for name in ("y", "y_obs"):
+            labels = check_labels(name, getattr(self, name), x.shape[0])
+            object.__setattr__(self, name, labels.to(dtype=x.dtype, device=x.device))
+
     @property
     def n(self) -> int:
         """Number of images N."""
@@ -109,10 +135,40 @@ class ImagePair:
     seed: int
     name: str
 
+    def __post_init__(self) -> None:
+        """Validate each field: two :class:`ImageData` with the same image shape and dtype, the class pair,
+        rates in [0, 1/2), a seed, a name."""
+        check_instance("train", self.train, ImageData, "an lnfl.realdata.ImageData")
+        check_instance("test", self.test, ImageData, "an lnfl.realdata.ImageData")
+        tr, te = self.train.x, self.test.x
+        if tr.shape[1:] != te.shape[1:] or tr.dtype != te.dtype or tr.device != te.device:
+            raise ValueError(
+                f"train and test must hold images of one shape, dtype and device, got train.x {describe(tr)} "
+                f"and test.x {describe(te)}"
+            )
+        ok = isinstance(self.classes, (tuple, list)) and len(self.classes) == 2
+        if not ok or any(isinstance(c, bool) or not isinstance(c, numbers.Integral) for c in self.classes):
+            raise TypeError(f"classes must be a pair of two integers (the original class ids), got {self.classes!r}")
+        object.__setattr__(self, "classes", (int(self.classes[0]), int(self.classes[1])))
+        check_tau("tau_plus", self.tau_plus)
+        check_tau("tau_minus", self.tau_minus)
+        check_seed("seed", self.seed)
+        check_instance("name", self.name, str, "a string")
+
     @property
     def image_shape(self) -> tuple[int, int, int]:
         """(C, H, W) of one image."""
         return tuple(self.train.x.shape[1:])  # type: ignore[return-value]
+
+
+def _check_image_shape(image_shape: object) -> tuple[int, int, int]:
+    if not (
+        isinstance(image_shape, (tuple, list))
+        and len(image_shape) == 3
+        and all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in image_shape)
+    ):
+        raise ValueError(f"image_shape must be (C, H, W) with three positive integers, got {image_shape!r}")
+    return tuple(int(s) for s in image_shape)  # type: ignore[return-value]
 
 
 def _check_classes(classes: object, n_classes: int) -> tuple[int, int]:
@@ -199,8 +255,7 @@ def load_digits_pair(
     tau_minus = tau_plus if tau_minus is None else check_tau("tau_minus", tau_minus)
     test_fraction = check_real("test_fraction", test_fraction, low=0.0, high=1.0, low_open=True, high_open=True)
     seed = check_seed("seed", seed)
-    if not isinstance(standardize, bool):
-        raise TypeError(f"standardize must be True or False, got {standardize!r}")
+    check_bool("standardize", standardize)
     check_dtype("dtype", dtype)
 
     digits = load_digits()
@@ -238,7 +293,9 @@ class SmallCNN(torch.nn.Module):
 
     def __init__(self, image_shape: tuple[int, int, int], channels: int = 8, dtype: torch.dtype = torch.float32):
         super().__init__()
-        c, h, w = image_shape
+        c, h, w = _check_image_shape(image_shape)
+        channels = check_int("channels", channels)
+        check_dtype("dtype", dtype)
         self.conv = torch.nn.Conv2d(c, channels, kernel_size=3, padding=1, dtype=dtype)
         self.readout = torch.nn.Linear(channels * h * w, 1, dtype=dtype)
 
@@ -251,12 +308,7 @@ def small_cnn(
     image_shape: tuple[int, int, int], channels: int = 8, seed: int = 0, dtype: torch.dtype = torch.float32
 ) -> SmallCNN:
     """A :class:`SmallCNN` with PyTorch's default initialisation drawn under ``seed`` (global RNG untouched)."""
-    if not (
-        isinstance(image_shape, (tuple, list))
-        and len(image_shape) == 3
-        and all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in image_shape)
-    ):
-        raise ValueError(f"image_shape must be (C, H, W) with three positive integers, got {image_shape!r}")
+    image_shape = _check_image_shape(image_shape)
     channels = check_int("channels", channels)
     seed = check_seed("seed", seed)
     check_dtype("dtype", dtype)
@@ -363,11 +415,22 @@ def train_classifier(
     seed = check_seed("seed", seed)
     if threads is not None:
         threads = check_int("threads", threads)
-    if val is not None and not isinstance(val, ImageData):
-        raise TypeError(f"val must be an lnfl.realdata.ImageData or None, got {type(val).__name__}")
+    if val is not None:
+        check_instance("val", val, ImageData, "an lnfl.realdata.ImageData or None")
+        if val.x.shape[1:] != data.train.x.shape[1:] or val.x.dtype != data.train.x.dtype:
+            raise ValueError(
+                f"val must hold images like data.train's {tuple(data.train.x.shape[1:])} {data.train.x.dtype}, "
+                f"got val.x {describe(val.x)}"
+            )
     eval_batch = check_int("eval_batch", eval_batch)
-    if device is not None and not isinstance(device, (str, torch.device)):
-        raise TypeError(f"device must be a string such as 'cpu' or 'cuda', a torch.device or None, got {device!r}")
+    device = check_device("device", device)
+    first = next(iter(net.parameters()), None)
+    if first is not None and first.dtype != data.train.x.dtype:
+        raise ValueError(
+            f"net and data must share dtype, got net's parameters {first.dtype}, data.train.x {data.train.x.dtype}; "
+            "build the network with dtype=data.train.x.dtype"
+        )
+    check_recording("epochs", epochs, record_every, 4 * (data.train.n + 8))
     previous_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
@@ -582,7 +645,12 @@ def _train(
             ]
         )
 
+    updated = [False]
+
     def diverged(epoch: int) -> TrainingDivergedError:
+        if not updated[0]:  # the network as given already overflows on the data: no step size can help
+            cause = input_scale_cause("the initial output of net on data.train.x", x.dtype)
+            return TrainingDivergedError(f"training diverged in epoch {epoch}: {cause}")
         return TrainingDivergedError(
             f"training diverged in epoch {epoch}: the loss became non-finite with lr={lr:g}; "
             f"try a smaller step size, e.g. lr={lr / 10:g}"
@@ -593,7 +661,7 @@ def _train(
         if due:  # full batch: this forward pass is the network at this epoch, before its update
             record(epoch, out)
         target = y_obs if idx is None else y_obs[idx]
-        loss = logistic_loss(target * out).mean()
+        loss = _logistic_loss(target * out).mean()
         if not bool(torch.isfinite(loss)):
             raise diverged(epoch)
         for p in params:
@@ -602,6 +670,7 @@ def _train(
         with torch.no_grad():
             for p in params:
                 p -= lr * p.grad
+        updated[0] = True
 
     for epoch in range(epochs + 1):
         due = epoch % record_every == 0 or epoch == epochs
@@ -654,10 +723,9 @@ def run_digits(seed: int = 0, record_every: int = 1, batch_size: int | None = No
     >>> hist = run_digits(seed=0)                  # 4 vs 9, 20% flips, full-batch GD, 5000 epochs
     >>> hist = run_digits(seed=0, batch_size=32)   # the same with mini-batch SGD
     """
-    unknown = set(overrides) - set(DIGITS_REFERENCE)
-    if unknown:
-        raise TypeError(f"unknown configuration key(s) {sorted(unknown)}; valid keys are {sorted(DIGITS_REFERENCE)}")
+    check_keys("overrides", overrides, DIGITS_REFERENCE)
     cfg = {**DIGITS_REFERENCE, **overrides}
+    record_every = check_int("record_every", record_every)
     pair = load_digits_pair(
         classes=cfg["classes"],  # type: ignore[arg-type]
         tau_plus=cfg["tau_plus"],  # type: ignore[arg-type]
@@ -701,6 +769,29 @@ def split_validation(data: ImagePair, fraction: float = 0.2, seed: int = 0) -> t
     return pair, val
 
 
+def validation_ceiling(val: ImageData, error: float, alpha: float = 1e-3) -> float:
+    """acc_max: the highest accuracy against the *observed* labels ỹ that a network which never trained on
+    ``val`` reaches there, except with probability at most ``alpha`` (Chapter 10, §10.4).
+
+    Such a network agrees with the flipped label of a validation image only where it errs on the image's
+    true class, which on unseen images happens at its clean error rate ε = ``error``.  The flipped images
+    it "gets right" are then a Binomial(|S_f|, ε) count, so its noisy validation accuracy is at most
+    (|S_t| + q)/n with q the smallest k such that P(Binomial(|S_f|, ε) > k) ≤ ``alpha``; |S_t| and |S_f|
+    are the clean and flipped images of ``val``, n = |S_t| + |S_f|.  With ε = 0 the ceiling is |S_t|/n,
+    the score of the true labels.
+    """
+    if not isinstance(val, ImageData):
+        raise TypeError(f"val must be an lnfl.realdata.ImageData, got {type(val).__name__}")
+    error = check_real("error", error, low=0.0, high=1.0)
+    alpha = check_real("alpha", alpha, low=0.0, high=1.0, low_open=True, high_open=True)
+    n_flipped = int(val.noisy.sum())
+    counts = torch.arange(n_flipped + 1, dtype=torch.float64)
+    binomial = torch.distributions.Binomial(n_flipped, probs=torch.tensor(error, dtype=torch.float64))
+    tail = 1.0 - binomial.log_prob(counts).exp().cumsum(0)  # P(count > k), k = 0..|S_f|
+    q = int((tail > alpha).sum())  # the first k whose tail is at most alpha (|S_f| at the latest)
+    return (val.n - n_flipped + q) / val.n
+
+
 # ---------------------------------------------------------------------------------------------- CIFAR-10
 
 #: The official CIFAR-10 python archive (Krizhevsky 2009) and its MD5 checksum.
@@ -740,13 +831,21 @@ def _source_ok(path: Path) -> bool:
     return False
 
 
+def _check_path(name: str, path: object) -> Path | None:
+    if path is None:
+        return None
+    if not isinstance(path, (str, os.PathLike)) or (isinstance(path, str) and not path):
+        raise TypeError(f"{name} must be a non-empty path (a string or a pathlib.Path) or None, got {describe(path)}")
+    return Path(path).expanduser()
+
+
 def find_cifar10(path: str | os.PathLike | None = None) -> Path | None:
     """The local CIFAR-10 source to read, or None: ``path`` if given, else :func:`default_cifar10_path`.
 
     A source is the archive ``cifar-10-python.tar.gz`` (any file name), a folder holding it, the extracted
     folder ``cifar-10-batches-py`` or a folder containing that.  Nothing is downloaded.
     """
-    p = default_cifar10_path() if path is None else Path(path).expanduser()
+    p = _check_path("path", path) or default_cifar10_path()
     for candidate in (p, p / _ARCHIVE):
         if _source_ok(candidate):
             return candidate
@@ -772,24 +871,49 @@ def download_cifar10(
     """Download the CIFAR-10 python archive to ``dest`` (default :func:`default_cifar10_path`) and check its MD5.
 
     An explicit, opt-in call: no other function of the book downloads anything.  Returns the archive's
-    path; if a file with the right checksum is already there, nothing is fetched.  The file is written to a
-    temporary name first and only renamed once the checksum matches (``md5=None`` skips the check).
+    path; if a file with the right checksum is already there, nothing is fetched (``md5=None``: any file
+    already there is returned as it is).  It never replaces a file it did not write: the archive is
+    downloaded to a temporary name in the destination folder, its checksum verified, and only then moved
+    to ``dest``; if ``dest`` exists and is not the verified archive, it raises ``FileExistsError`` and
+    leaves that file alone.
     """
-    target = default_cifar10_path() if dest is None else Path(dest).expanduser()
+    target = _check_path("dest", dest) or default_cifar10_path()
     if target.is_dir():
         target = target / _ARCHIVE
     if not isinstance(url, str) or not url:
-        raise TypeError(f"url must be a non-empty string, got {url!r}")
-    if target.is_file() and (md5 is None or _md5(target) == md5):
-        return target
+        raise TypeError(f"url must be a non-empty string, got {describe(url)}")
+    if md5 is not None and (not isinstance(md5, str) or len(md5) != 32):
+        raise TypeError(f"md5 must be a 32-character hexadecimal MD5 string or None, got {describe(md5)}")
+
+    def in_the_way(why: str) -> FileExistsError:
+        return FileExistsError(
+            f"dest {target} already exists and {why}; download_cifar10 never replaces a file it did not write: "
+            "move that file away or pass another dest"
+        )
+
+    if os.path.lexists(target):
+        if not target.is_file():
+            raise in_the_way("is not a regular file")
+        if md5 is None:
+            return target
+        if (got := _md5(target)) == md5:
+            return target
+        raise in_the_way(f"is not the CIFAR-10 archive (MD5 {got}, expected {md5})")
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     os.close(fd)
     try:
         urllib.request.urlretrieve(url, tmp)  # noqa: S310 - the URL is the official one unless overridden
         if md5 is not None and (got := _md5(Path(tmp))) != md5:
             raise OSError(f"checksum mismatch for {url}: MD5 {got}, expected {md5}; the download is corrupt")
-        os.replace(tmp, target)
+        try:
+            os.link(tmp, target)  # atomic, and fails rather than replace a file that appeared meanwhile
+        except FileExistsError:
+            raise in_the_way("appeared during the download") from None
+        except OSError:  # a file system without hard links
+            if os.path.lexists(target):
+                raise in_the_way("appeared during the download") from None
+            os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -852,8 +976,7 @@ def load_cifar10_pair(
     if n_per_class is not None:
         n_per_class = check_int("n_per_class", n_per_class)
     seed = check_seed("seed", seed)
-    if not isinstance(standardize, bool):
-        raise TypeError(f"standardize must be True or False, got {standardize!r}")
+    check_bool("standardize", standardize)
     check_dtype("dtype", dtype)
     source = find_cifar10(path)
     if source is None:
@@ -903,7 +1026,16 @@ class VGGSmall(torch.nn.Module):
         dtype: torch.dtype = torch.float32,
     ):
         super().__init__()
-        c, h, w = image_shape
+        c, h, w = _check_image_shape(image_shape)
+        if not isinstance(widths, (tuple, list)) or not widths:
+            raise TypeError(f"widths must be a non-empty tuple of positive integers, got {widths!r}")
+        widths = tuple(check_int(f"widths[{i}]", w_) for i, w_ in enumerate(widths))
+        convs_per_block = check_int("convs_per_block", convs_per_block)
+        check_dtype("dtype", dtype)
+        if h % 2 ** len(widths) or w % 2 ** len(widths):
+            raise ValueError(
+                f"image_shape {(c, h, w)}: H and W must be divisible by 2^len(widths) = {2 ** len(widths)}"
+            )
         layers: list[torch.nn.Module] = []
         for width in widths:
             for _ in range(convs_per_block):
@@ -930,15 +1062,10 @@ def vgg_small(
 
     Each block halves the image, so H and W must be divisible by 2^len(widths).
     """
-    if not (
-        isinstance(image_shape, (tuple, list))
-        and len(image_shape) == 3
-        and all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in image_shape)
-    ):
-        raise ValueError(f"image_shape must be (C, H, W) with three positive integers, got {image_shape!r}")
+    image_shape = _check_image_shape(image_shape)
     if not isinstance(widths, (tuple, list)) or not widths:
         raise TypeError(f"widths must be a non-empty tuple of positive integers, got {widths!r}")
-    widths = tuple(check_int("widths", w) for w in widths)
+    widths = tuple(check_int(f"widths[{i}]", w) for i, w in enumerate(widths))
     convs_per_block = check_int("convs_per_block", convs_per_block)
     seed = check_seed("seed", seed)
     check_dtype("dtype", dtype)
@@ -978,10 +1105,16 @@ def run_cifar10(
     ``device=None`` uses CUDA when available, else the CPU (slow: hours at the reference size).  With
     ``val_fraction`` a noisy validation split (:func:`split_validation`) is held out and recorded.
     """
-    unknown = set(overrides) - set(CIFAR10_REFERENCE)
-    if unknown:
-        raise TypeError(f"unknown configuration key(s) {sorted(unknown)}; valid keys are {sorted(CIFAR10_REFERENCE)}")
+    check_keys("overrides", overrides, CIFAR10_REFERENCE)
     cfg = {**CIFAR10_REFERENCE, **overrides}
+    seed = check_seed("seed", seed)
+    record_every = check_int("record_every", record_every)
+    device = check_device("device", device)
+    if val_fraction is not None:
+        check_real("val_fraction", val_fraction, low=0.0, high=1.0, low_open=True, high_open=True)
+    check_positive("lr", cfg["lr"])  # the rest is checked where it is used, before the long part
+    check_int("epochs", cfg["epochs"], minimum=0)
+    check_int("batch_size", cfg["batch_size"])
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     pair = load_cifar10_pair(
