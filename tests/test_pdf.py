@@ -158,17 +158,22 @@ def _page_images(book_pdf: pathlib.Path, tmp: pathlib.Path, dpi: int) -> list[pa
 
 
 @pytest.fixture(scope="session")
-def page_images(book_pdf, tmp_path_factory):
-    """Every page as a grey image at 40 dpi (numpy arrays, 0 = black)."""
+def page_images(book_pdf, tmp_path_factory) -> list[pathlib.Path]:
+    """Every page as a grey image (PGM) at 72 dpi, so that 1 pixel is 1 pt."""
+    return _page_images(book_pdf, tmp_path_factory.mktemp("pages"), 72)
+
+
+def _grey(path: pathlib.Path):
+    """A page image as a numpy array of grey levels 0 (black) to 255 (white)."""
     from matplotlib.image import imread
 
-    tmp = tmp_path_factory.mktemp("pages")
-    return [imread(p) for p in _page_images(book_pdf, tmp, 40)]
+    img = imread(path)
+    return img * 255 if img.max() <= 1 else img
 
 
 def test_nothing_printed_at_the_page_edges(page_images):
     bad = []
-    for k, img in enumerate(page_images, 1):
+    for k, img in enumerate(map(_grey, page_images), 1):
         strip = max(1, round(img.shape[1] * MARGIN_MM / 210))
         ink = (img[:, :strip] < 200).sum() + (img[:, -strip:] < 200).sum()
         if ink:
@@ -176,7 +181,7 @@ def test_nothing_printed_at_the_page_edges(page_images):
     assert not bad, f"pages with ink within {MARGIN_MM} mm of the left or right edge (clipped content): {bad}"
 
 
-def empty_box_fragments(book_pdf: pathlib.Path, tmp: pathlib.Path) -> list[str]:
+def empty_box_fragments(book_pdf: pathlib.Path, page_images: list[pathlib.Path]) -> list[str]:
     """Pieces of a box (code, output, theorem, exercise) that open or close a page and hold no text.
 
     A box spans the text block: a row of a page (72 dpi, so 1 px = 1 pt) lies inside one when both its
@@ -184,7 +189,6 @@ def empty_box_fragments(book_pdf: pathlib.Path, tmp: pathlib.Path) -> list[str]:
     running head, above the foot) that touches no line of text there is an empty fragment.
     """
     import numpy as np
-    from matplotlib.image import imread
 
     xml = _run("pdftotext", "-bbox-layout", str(book_pdf), "-")
     lines = [
@@ -195,9 +199,8 @@ def empty_box_fragments(book_pdf: pathlib.Path, tmp: pathlib.Path) -> list[str]:
         for p in re.split(r"<page ", xml)[1:]
     ]
     found = []
-    for k, (path, page_lines) in enumerate(zip(_page_images(book_pdf, tmp, 72), lines, strict=True), 1):
-        img = imread(path)
-        img = img * 255 if img.max() <= 1 else img
+    for k, (path, page_lines) in enumerate(zip(page_images, lines, strict=True), 1):
+        img = _grey(path)
         h = img.shape[0]
         y0, y1 = 62, h - 62  # below the running head, above the page number
         body = [(a, b) for a, b in page_lines if y0 < a < y1]
@@ -221,9 +224,9 @@ def empty_box_fragments(book_pdf: pathlib.Path, tmp: pathlib.Path) -> list[str]:
     return sorted(set(found))
 
 
-def test_no_box_split_into_an_empty_fragment(book_pdf, latex_log, tmp_path):
+def test_no_box_split_into_an_empty_fragment(book_pdf, latex_log, page_images):
     assert "could not patch framed" not in latex_log, "the framed.sty patch of _ext/latex_book.py no longer applies"
-    found = empty_box_fragments(book_pdf, tmp_path)
+    found = empty_box_fragments(book_pdf, page_images)
     assert not found, "boxes split into an empty fragment:\n" + "\n".join(found)
 
 
