@@ -66,6 +66,8 @@ __all__ = [
     "clean_error_at",
     "memorisation_vs_d",
     "curve_discrepancy",
+    "Collapse",
+    "collapse",
 ]
 
 
@@ -540,3 +542,65 @@ def curve_discrepancy(xs: Sequence[Sequence[float]], ys: Sequence[Sequence[float
     if not gaps:
         raise ValueError("no point of any curve lies within another curve's x range: nothing to compare")
     return float(np.mean(gaps))
+
+
+class Collapse(NamedTuple):
+    """How far apart a family of curves measured over seeds lies in one variable (:func:`collapse`), in decades."""
+
+    discrepancy: float
+    """:func:`curve_discrepancy` of the curves of seed means."""
+    low: float
+    high: float
+    """Bootstrap interval of the discrepancy over seeds (each curve's seeds resampled with replacement)."""
+    noise: float
+    """Seed noise alone: the discrepancy between the means of the even- and the odd-numbered seeds of one curve
+    (largest over the curves); curves that collapse differ by about this much."""
+
+
+def collapse(
+    xs: Sequence[Sequence[float]],
+    samples: Sequence[object],
+    floor: float = 1e-3,
+    level: float = 0.95,
+    n_boot: int = 400,
+    seed: int = 0,
+) -> Collapse:
+    """Do curves y(x), each measured over seeds, fall onto one another when drawn against x?
+
+    ``xs[k]``: the x of curve k (positive, increasing); ``samples[k]``: its values, an array of shape
+    (len(xs[k]), seeds_k) with one column per seed (≥ 2 seeds).  Returns the :func:`curve_discrepancy` of the
+    seed means, its bootstrap interval over seeds (``level``, ``n_boot`` resamplings) and the discrepancy due to
+    seed noise alone (even against odd seeds of the same curve), all in decades.
+    """
+    level = check_real("level", level, low=0.0, high=1.0, low_open=True, high_open=True)
+    n_boot = check_int("n_boot", n_boot)
+    seed = check_seed("seed", seed)
+    xs = check_sequence("xs", xs, lambda name, x: check_sequence(name, x, check_positive, min_len=2), min_len=2)
+    ys = []
+    for k, v in enumerate(check_sequence("samples", samples, lambda name, v: v, min_len=2)):
+        try:
+            ys.append(np.asarray(v.cpu() if isinstance(v, torch.Tensor) else v, dtype=float))
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"samples[{k}] must be an array of numbers of shape (len(xs[{k}]), seeds), got {v!r}"
+            ) from None
+    if len(ys) != len(xs):
+        raise ValueError(f"xs and samples must hold the same number of curves, got {len(xs)} and {len(ys)}")
+    for k, (x, y) in enumerate(zip(xs, ys, strict=True)):
+        if y.ndim != 2 or y.shape[0] != len(x) or y.shape[1] < 2:
+            raise ValueError(
+                f"samples[{k}] must have shape ({len(x)}, seeds) with at least 2 seeds, got {tuple(y.shape)}"
+            )
+    centre = curve_discrepancy(xs, [y.mean(axis=1) for y in ys], floor)
+    rng = np.random.default_rng(seed)
+    boot = [
+        curve_discrepancy(xs, [y[:, rng.integers(y.shape[1], size=y.shape[1])].mean(axis=1) for y in ys], floor)
+        for _ in range(n_boot)
+    ]
+    low, high = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
+    halves = [
+        curve_discrepancy([x, x], [y[:, ::2].mean(axis=1), y[:, 1::2].mean(axis=1)], floor)
+        for x, y in zip(xs, ys, strict=True)
+    ]
+    noise = max(halves)
+    return Collapse(centre, float(low), float(high), noise)
