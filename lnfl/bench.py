@@ -42,6 +42,7 @@ import json
 import math
 import os
 import platform
+import re
 import statistics
 import time
 from pathlib import Path
@@ -315,11 +316,26 @@ def _kernel_usage(path: str) -> None:
     try:
         client.execute()
     except Exception as err:  # noqa: BLE001 - reported, not raised: the other notebooks still get timed
-        error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"[:300]
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip()  # no terminal colours in the report
+        error = f"{type(err).__name__}: {text.splitlines()[-1] if text else ''}"[:300]
     wall = time.perf_counter() - start
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)  # the kernel, reaped when nbclient shut it down
     usage = {"cpu_s": ru.ru_utime + ru.ru_stime, "peak_mb": ru.ru_maxrss / 1024, "wall_s": wall, "error": error}
+    usage["slowest_cells"] = _slowest_cells(nb)
     print(json.dumps(usage))
+
+
+def _slowest_cells(nb: object, k: int = 3) -> list[dict]:
+    """The ``k`` code cells that took longest (wall seconds, from nbclient's execution timestamps), with their
+    index and id: where a chapter's time goes."""
+    cells = []
+    for i, cell in enumerate(nb.cells):  # type: ignore[attr-defined]
+        stamps = cell.get("metadata", {}).get("execution", {})
+        begin, end = stamps.get("iopub.execute_input"), stamps.get("shell.execute_reply")
+        if cell.cell_type == "code" and begin and end:
+            seconds = (datetime.datetime.fromisoformat(end) - datetime.datetime.fromisoformat(begin)).total_seconds()
+            cells.append({"index": i, "id": cell.get("id", ""), "wall_s": round(seconds, 2)})
+    return sorted(cells, key=lambda c: -c["wall_s"])[:k]
 
 
 def bench_notebook(path: Path | str, timeout: float = 1200.0) -> dict:
@@ -427,8 +443,9 @@ def _mark(ok: bool) -> str:
     return "ok" if ok else "OVER"
 
 
-def _rows(r: dict) -> list[tuple[str, str, str]]:
-    """(measurement, value, target) for every part that was run."""
+def _rows(r: dict, markdown_rows: bool = False) -> list[tuple[str, str, str]]:
+    """(measurement, value, target) for every part that was run (for a notebook over its targets, also its
+    slowest cells, except in the Markdown table)."""
     t = r.get("targets", TARGETS)
     rows: list[tuple[str, str, str]] = []
     if "single" in r:
@@ -462,6 +479,9 @@ def _rows(r: dict) -> list[tuple[str, str, str]]:
             (f"{name}: one-core CPU, peak memory", f"{c['cpu_s']:.1f} s, {c['peak_mb'] / 1024:.2f} GB",
              f"≤ {t['chapter_cpu_s']:.0f} s, ≤ {t['chapter_peak_gb']} GB {_mark(ok)}")
         )  # fmt: skip
+        if not ok and c.get("slowest_cells") and not markdown_rows:
+            slow = ", ".join(f"cell {x['index']} ({x['id']}) {x['wall_s']:.0f} s" for x in c["slowest_cells"])
+            rows.append(("    slowest cells (wall)", slow, ""))
     return rows
 
 
@@ -504,7 +524,7 @@ def markdown(r: dict) -> str:
         "| what | measured | target |",
         "|---|---|---|",
     ]
-    for a, v, t in _rows(r):
+    for a, v, t in _rows(r, markdown_rows=True):
         lines.append(f"| {a.strip()} | {v} | {t.replace(' ok', '').replace(' OVER', ' (over)')} |")
     return "\n".join(lines)
 
