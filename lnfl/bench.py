@@ -472,7 +472,8 @@ def _rows(r: dict, markdown_rows: bool = False) -> list[tuple[str, str, str]]:
         )  # fmt: skip
     for name, c in r.get("chapters", {}).items():
         if c.get("error") or c["cpu_s"] != c["cpu_s"]:
-            rows.append((f"{name}: one core", "failed: " + str(c.get("error"))[:60], ""))
+            error = re.sub(r"\x1b\[[0-9;]*m", "", str(c.get("error")))
+            rows.append((f"{name}: one core", f"did not finish: {error[:70]}", ""))
             continue
         ok = c["cpu_s"] <= t["chapter_cpu_s"] and c["peak_mb"] / 1024 <= t["chapter_peak_gb"]
         rows.append(
@@ -525,7 +526,8 @@ def markdown(r: dict) -> str:
         "|---|---|---|",
     ]
     for a, v, t in _rows(r, markdown_rows=True):
-        lines.append(f"| {a.strip()} | {v} | {t.replace(' ok', '').replace(' OVER', ' (over)')} |")
+        a, v, t = (x.strip().replace("|", "\\|") for x in (a, v, t.replace(" ok", "").replace(" OVER", " (over)")))
+        lines.append(f"| {a} | {v} | {t} |")
     return "\n".join(lines)
 
 
