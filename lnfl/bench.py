@@ -487,10 +487,11 @@ def _rows(r: dict, markdown_rows: bool = False) -> list[tuple[str, str, str]]:
 
 
 def _machine_line(r: dict) -> str:
-    m = r["machine"]
+    m = r.get("machine", {})
     return (
-        f"{m.get('cpu_model', m['processor'])}, {m['cpu_count']} CPUs, {m['torch_threads']} torch thread(s), "
-        f"torch {m['torch']}, {m['platform']}; {r['date_utc']}; {r['wall_s']:.0f} s"
+        f"{m.get('cpu_model', m.get('processor', '?'))}, {m.get('cpu_count', '?')} CPUs, "
+        f"{m.get('torch_threads', '?')} torch thread(s), torch {m.get('torch', '?')}, {m.get('platform', '?')}; "
+        f"{r.get('date_utc', '?')}; {r.get('wall_s', float('nan')):.0f} s"
     )
 
 
