@@ -63,7 +63,8 @@ INSPECT_JS = r"""
   if (window.MathJax && MathJax.startup && MathJax.startup.promise) await MathJax.startup.promise;
 
   const main = document.querySelector("main") || document.body;
-  const SKIP = "pre, code, script, style, textarea, mjx-container, .highlight, .cell_input";
+  // code is shown as written: listings, inline code, cell sources and API signatures (default values)
+  const SKIP = "pre, code, script, style, textarea, mjx-container, .highlight, .cell_input, .sig";
   const TEX = /\\\(|\\\[|\$\$|\$[^$\s][^$]*\$|\\(frac|gamma|rho|mathrm|mathbb|sigma|xi|mu|tau|eta|ell|sum|langle|begin|left|right)(?![a-z])/;
   const rawTex = [];
   const walker = document.createTreeWalker(main, NodeFilter.SHOW_TEXT);
