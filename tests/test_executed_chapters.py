@@ -1,6 +1,9 @@
 """What a reader sees of the code, read from the executed chapters of the strict build.
 
-The build (``book_build`` in conftest.py) leaves every executed notebook in ``_build/jupyter_execute/``.
+The build (``book_build`` in conftest.py) keeps every executed notebook in its jupyter-cache
+(``_build/.jupyter_cache``, ``execute_notebooks: cache``): the test reads the cached outputs that match the
+chapter's source, which are what the page shows.  (``_build/jupyter_execute/`` is not enough: myst-nb 1.4
+writes the unexecuted notebook there when it takes the outputs from the cache.)
 On a page, a code cell's source is shown unless it carries one of the tags ``hide-input``,
 ``remove-input``, ``remove-cell`` or ``hide-cell``; its outputs are shown unless it carries
 ``remove-output`` or ``remove-cell``.  The page shows about 88 columns of code and output, so:
@@ -25,6 +28,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 EXECUTED = ROOT / "_build" / "jupyter_execute" / "chapters"
+CACHE = ROOT / "_build" / ".jupyter_cache"
 CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
 WIDTH = 88
 
@@ -107,13 +111,27 @@ def reader_problems(nb: dict) -> list[str]:
     return problems
 
 
+def executed(chapter: pathlib.Path) -> dict:
+    """The chapter as the build executed it: the cached outputs matched to its source, else jupyter_execute/."""
+    import nbformat
+    from jupyter_cache import get_cache
+
+    if CACHE.exists():
+        try:
+            _, nb = get_cache(str(CACHE)).merge_match_into_notebook(nbformat.read(chapter, as_version=4))
+            return json.loads(nbformat.writes(nb))
+        except KeyError:  # no cached execution matches this source
+            pass
+    path = EXECUTED / chapter.name
+    assert path.exists(), f"{chapter.name}: no executed version in {CACHE} or {EXECUTED} (is it in _toc.yml?)"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 @pytest.mark.build
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
 def test_executed_chapter_reads_well(book_build, chapter):
-    executed = EXECUTED / chapter.name
-    assert executed.exists(), f"{executed} was not written by the build (is the chapter in _toc.yml?)"
-    nb = json.loads(executed.read_text(encoding="utf-8"))
-    assert any(c.get("outputs") for c in nb["cells"] if c.get("cell_type") == "code"), f"{executed} has no outputs"
+    nb = executed(chapter)
+    assert any(c.get("outputs") for c in nb["cells"] if c.get("cell_type") == "code"), f"{chapter.name}: no outputs"
     problems = reader_problems(nb)
     assert not problems, f"{chapter.name}: {len(problems)} problems for a reader:\n" + "\n".join(problems)
 
