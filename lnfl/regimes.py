@@ -483,8 +483,8 @@ def memorisation_vs_d(
             hists = train_batch(early_setups, steps=math.ceil(horizon * early_order), test=test, engine="coef")
             clocks = [stage_one_clocks(h, s.data) for s, h in zip(early_setups, hists, strict=True)]
             t_es = [int(h.t[early_stopping_index(h.test_acc_noisy_labels)]) if n_val else None for h in hists]
-            err_t1 = clean_error_at(early_setups, hists, [c.t1 for c in clocks]).tolist()
-            err_es = clean_error_at(early_setups, hists, t_es).tolist()
+            both = clean_error_at(early_setups * 2, hists * 2, [c.t1 for c in clocks] + t_es).tolist()
+            err_t1, err_es = both[: len(seeds)], both[len(seeds) :]
             del early_setups, hists
         else:
             clocks, t_es = [Clocks(None, None, False, None)] * len(seeds), [None] * len(seeds)
