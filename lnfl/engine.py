@@ -78,7 +78,9 @@ class WeightSpace:
     """W⁽ᵗ⁾ kept explicitly: per step P = W Zᵀ and W ← W − ηC Z.  ``X``: test inputs (K, p, d) or None."""
 
     def __init__(self, W0: torch.Tensor, Z: torch.Tensor, X: torch.Tensor | None) -> None:
-        W0, Z, X = _check_space(W0, Z, X)
+        self._init(*_check_space(W0, Z, X))
+
+    def _init(self, W0: torch.Tensor, Z: torch.Tensor, X: torch.Tensor | None) -> None:
         self.W, self.Z, self.X = W0.clone(), Z, X
         self.P = torch.bmm(self.W, Z.transpose(1, 2))
 
@@ -103,7 +105,9 @@ class CoefSpace:
     """The state as projections P (K, 2m, n+2) and Gram matrices; per-step cost O(K m n²), free of d."""
 
     def __init__(self, W0: torch.Tensor, Z: torch.Tensor, X: torch.Tensor | None) -> None:
-        W0, Z, X = _check_space(W0, Z, X)
+        self._init(*_check_space(W0, Z, X))
+
+    def _init(self, W0: torch.Tensor, Z: torch.Tensor, X: torch.Tensor | None) -> None:
         Zt = Z.transpose(1, 2)
         self.W0, self.Z = W0, Z
         self.G = torch.bmm(Z, Zt)  # G = Z Zᵀ, (K, n+2, n+2)
@@ -259,10 +263,8 @@ def _check_configs(
             f"a batch needs as many W0s, datas, etas and tests, got {len(W0s)}, {len(datas)}, {len(etas)}, {len(tests)}"
         )
     for k in range(len(datas)):
-        data_name = name(k, "data")
-        check_dataset(data_name, datas[k])
-        data = datas[k]
-        W0s[k] = _check_pair(W0s[k], data, name(k, "W0"), data_name)
+        data_name, data = name(k, "data"), datas[k]
+        W0s[k] = _check_pair(W0s[k], data, name(k, "W0"), data_name)  # checks data first
         etas[k] = check_positive(name(k, "eta"), etas[k])
         test, test_name = tests[k], name(k, "test")
         if isinstance(test, Dataset):
@@ -349,8 +351,11 @@ def _run_gd(
     K, (_, m, d), n = len(datas), W0s[0].shape, datas[0].n
     dt, dev = W0s[0].dtype, W0s[0].device
     check_recording("steps", steps, record_every, _record_bytes(K, n, m, dt, rho_dtype or dt))
-    for k, data in enumerate(datas):
-        if (cause := _scale_cause(data, name(k, "data"))) is not None:
+    mu_sq = torch.stack([x.mu.dot(x.mu) for x in datas])  # ‖μ‖²
+    xi_sq = torch.stack([(x.xi * x.xi).sum(1) for x in datas])  # ‖ξ_i‖²
+    for k, data in enumerate(datas):  # γ = A_μ‖μ‖², ρ = A_i‖ξ_i‖² and the Gram matrix need them finite
+        if not bool(torch.isfinite(mu_sq[k]) and torch.isfinite(xi_sq[k]).all()):
+            cause = _scale_cause(data, name(k, "data")) or input_scale_cause(f"{name(k, 'data')}", dt)
             raise Diverged(0, k, etas[k], cause)
     W0 = torch.stack(W0s).reshape(K, 2 * m, d)
     y, y_obs = torch.stack([x.y for x in datas]), torch.stack([x.y_obs for x in datas])
@@ -361,12 +366,11 @@ def _run_gd(
     if X is not None:
         yt, yt_obs = torch.stack([x.y for x in tests]), torch.stack([x.y_obs for x in tests])
         ct = _signal_row(yt)
-    space = space_type(W0, torch.stack([_inputs(x) for x in datas]), X)
+    space = space_type.__new__(space_type)  # the arguments are checked: skip the constructor's checks
+    space._init(W0, torch.stack([_inputs(x) for x in datas]), X)
     if isinstance(tests[0], SignalNoiseModel):
         u = torch.randn(GAUSSIAN_TEST_DRAWS, 2 * m, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
         u = u.to(dtype=dt, device=dev)
-    mu_sq = torch.stack([x.mu.dot(x.mu) for x in datas])  # ‖μ‖²
-    xi_sq = torch.stack([(x.xi * x.xi).sum(1) for x in datas])  # ‖ξ_i‖²
 
     def diverged(t: int, k: int) -> Diverged:
         """Step 0: the inputs with W⁽⁰⁾ overflow; later: the step size is too large for the inputs' scale."""

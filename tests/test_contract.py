@@ -119,6 +119,9 @@ def C() -> SimpleNamespace:  # noqa: N802 - the context every row reads
         wide=wide,
         mc=mc,
         Wm=0.01 * torch.randn(3, 2, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64),
+        mch=_resolve("lnfl.beyond.train_multiclass")(
+            0.01 * torch.randn(3, 2, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64), mc, steps=20
+        ),
         pair=small,
         net=small_cnn(small.image_shape, channels=2, seed=0),
         cifar=cifar,
@@ -597,6 +600,21 @@ ROWS: list[Row] = [
          "test": ["t", L(lambda c: c.data)]},  # fmt: skip
         [lambda c: {"steps": 0}, lambda c: {"W0": c.Wm.clone().requires_grad_(True)}],
     ),
+    Row("lnfl.beyond.memorisation_time", lambda c: {"hist": c.hist, "after": 18},
+        {"hist": ["h", None, L(lambda c: c.s)], "after": INT0, "level": [0, 1.5, NAN, "x"]}, [lambda c: {"hist": c.mch, "after": 0}]),  # fmt: skip
+    Row("lnfl.beyond.stage_clocks", lambda c: {"hist": c.hist, "data": c.data},
+        {"hist": ["h", None], "data": ["d", L(lambda c: c.test)], "level": [0, 1.5, NAN]},
+        [lambda c: {"hist": c.mch, "data": None}]),  # fmt: skip
+    Row("lnfl.beyond.multiclass_stage_one_window", lambda c: {"hist": c.mch}, {"hist": ["h", None, L(lambda c: c.hist)]}),
+    Row("lnfl.beyond.train_multiclass_batch", lambda c: {"W0s": [c.Wm, c.Wm], "datas": [c.mc, c.mc], "steps": 2, "tests": [c.mc, c.mc]},
+        {"W0s": ["w", B(L(lambda c: [c.Wm * NAN, c.Wm]), "W0s[0]"), B(L(lambda c: [c.Wm, c.Wm[:2]]), "W0s[1]")],
+         "datas": [B(L(lambda c: [c.data, c.mc]), "datas[0]"), B(L(lambda c: [c.mc]), "datas")],
+         "eta": POS, "steps": INT0, "record_every": INT1,
+         "tests": [B(["t", "t"], "tests[0]"), B(L(lambda c: [c.mc]), "tests")]}),  # fmt: skip
+    Row("lnfl.beyond.train_sgd_batch", lambda c: {"setups": [c.s, c.s], "epochs": 1, "batch_size": 4},
+        {"setups": [[], "s", B(L(lambda c: [c.s, _mutated(c.s, eta=-1.0)]), "setups[1].eta")], "epochs": INT0,
+         "batch_size": INT1 + [9], "record_every": INT1, "seeds": [[-1, 0], [0], "0"], "test": ["gaussian", 1],
+         "rho_dtype": [torch.float16]}),  # fmt: skip
     # -------------------------------------------------------------------------------------------- realdata
     Row(
         "lnfl.realdata.load_digits_pair",
