@@ -78,7 +78,9 @@ def test_sample_test_accuracy_uses_true_and_observed_labels():
     hist = train(W0, data, eta=0.05, steps=7, record_every=7, test=test)
     f = network_output(hist.W, test)
     assert float(hist.test_acc[-1]) == pytest.approx(float((test.y * f > 0).double().mean()), abs=1e-12)
-    assert float(hist.test_acc_noisy_labels[-1]) == pytest.approx(float((test.y_obs * f > 0).double().mean()), abs=1e-12)
+    assert float(hist.test_acc_noisy_labels[-1]) == pytest.approx(
+        float((test.y_obs * f > 0).double().mean()), abs=1e-12
+    )
     assert float(hist.test_acc[-1]) != float(hist.test_acc_noisy_labels[-1]), "the case must tell the two apart"
 
 
