@@ -132,3 +132,31 @@ def test_report_puts_targets_beside_the_figures(tmp_path):
     saved.write_text(json.dumps(r))
     again = bench.main(["--from-json", str(saved), "--json"])
     assert again["targets"] == {"slider_move_s": 0.2, "chapter_cpu_s": 30.0, "chapter_peak_gb": 1.5}
+
+
+def test_make_notebooks_fails_on_a_failing_check_and_caches_what_passed(tmp_path):
+    """tools/run_notebooks.py (make notebooks): a failing assert fails the run with its traceback; a notebook that
+    passed is stored in the jupyter-cache the book build reads, and is not run again."""
+    import subprocess
+    import sys
+
+    from jupyter_cache import get_cache
+
+    tool = bench.Path(__file__).resolve().parents[1] / "tools" / "run_notebooks.py"
+    good = _notebook(tmp_path / "good.ipynb", "x = 2 + 2", "assert x == 4, 'arithmetic'")
+    bad = _notebook(tmp_path / "bad.ipynb", "x = 2 + 2", "assert x == 5, 'a check cell that fails'")
+    cache = tmp_path / "_build" / ".jupyter_cache"
+
+    def run(*paths):
+        cmd = [sys.executable, str(tool), *map(str, paths), "--cache", str(cache), "--jobs", "2"]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+
+    proc = run(good, bad)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "1 passed, 1 failed" in proc.stdout and "a check cell that fails" in proc.stderr
+    store = get_cache(str(cache))
+    assert store.match_cache_notebook(nbformat.read(good, as_version=4)) is not None, "the build would re-execute it"
+    with pytest.raises(KeyError):
+        store.match_cache_notebook(nbformat.read(bad, as_version=4))
+    again = run(good)
+    assert again.returncode == 0 and "cached" in again.stdout, "a notebook in the cache is not run again"
