@@ -76,8 +76,9 @@ def _output(w_mu: torch.Tensor, w_xi: torch.Tensor, y: torch.Tensor) -> torch.Te
 
 
 def network_output(W: torch.Tensor, data: Dataset) -> torch.Tensor:
-    """f(W, x_i) = F_{+1}(W_{+1}, x_i) − F_{−1}(W_{−1}, x_i) for every sample, shape (n,)."""
-    W = _check_pair(W, data)
+    """f(W, x_i) = F_{+1}(W_{+1}, x_i) − F_{−1}(W_{−1}, x_i) for every sample, shape (n,); differentiable by
+    autograd when W requires grad (Chapter 3 compares :func:`gradient` with it)."""
+    _check_pair(W, data)  # validation only: W itself keeps its autograd graph
     return _output(*_projections(W, data), data.y)
 
 
@@ -103,8 +104,8 @@ def dloss(z: torch.Tensor) -> torch.Tensor:
 
 
 def sample_losses(W: torch.Tensor, data: Dataset) -> torch.Tensor:
-    """ℓ(ỹ_i f(W, x_i)) for every sample, shape (n,); their mean is L_S(W)."""
-    W = _check_pair(W, data)
+    """ℓ(ỹ_i f(W, x_i)) for every sample, shape (n,); their mean is L_S(W).  Differentiable by autograd."""
+    _check_pair(W, data)  # validation only: W itself keeps its autograd graph
     return _logistic_loss(data.y_obs * _output(*_projections(W, data), data.y))
 
 

@@ -79,3 +79,12 @@ def test_model_argument_errors(small):
         gradient(small.W0.float(), small.data)
     other = SignalNoiseModel(d=60, mu_norm=1.0).sample(4)
     assert network_output(small.W0, other).shape == (4,)
+
+
+def test_network_output_and_losses_stay_differentiable():
+    """Validation must not cut autograd: L_S through sample_losses differentiates to the analytic gradient."""
+    s = setup(seed=1, n_test=1, d=30, n=12, m=3, tau_plus=0.2, tau_minus=0.2)
+    W = s.W0.clone().requires_grad_(True)
+    sample_losses(W, s.data).mean().backward()
+    assert W.grad is not None and torch.allclose(W.grad, gradient(s.W0, s.data), atol=1e-14)
+    assert network_output(W, s.data).requires_grad
