@@ -122,8 +122,13 @@ except ImportError:
     import subprocess
     import sys
 
-    packages = ["git+{{url}}", "myst-nb"]
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *packages], check=True)"""
+    packages = [
+        "git+{{url}}",
+        "myst-nb",
+    ]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", *packages], check=True
+    )"""
 
 _WATCHED = ("exercise", "exercise-start", "exercise-end", "solution", "solution-start", "solution-end")
 _FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,}|:{3,})(?P<info>.*)$")
