@@ -769,21 +769,24 @@ def split_validation(data: ImagePair, fraction: float = 0.2, seed: int = 0) -> t
     return pair, val
 
 
-def validation_ceiling(val: ImageData, error: float, alpha: float = 1e-3) -> float:
+def validation_ceiling(val: ImageData, error: float, alpha: float = 1e-2, looks: int = 1) -> float:
     """acc_max: the highest accuracy against the *observed* labels ỹ that a network which never trained on
     ``val`` reaches there, except with probability at most ``alpha`` (Chapter 10, §10.4).
 
     Such a network agrees with the flipped label of a validation image only where it errs on the image's
     true class, which on unseen images happens at its clean error rate ε = ``error``.  The flipped images
     it "gets right" are then a Binomial(|S_f|, ε) count, so its noisy validation accuracy is at most
-    (|S_t| + q)/n with q the smallest k such that P(Binomial(|S_f|, ε) > k) ≤ ``alpha``; |S_t| and |S_f|
-    are the clean and flipped images of ``val``, n = |S_t| + |S_f|.  With ε = 0 the ceiling is |S_t|/n,
-    the score of the true labels.
+    (|S_t| + q)/n with q the smallest k such that P(Binomial(|S_f|, ε) > k) ≤ ``alpha``/``looks``; |S_t|
+    and |S_f| are the clean and flipped images of ``val``, n = |S_t| + |S_f|.  ``looks`` is the number of
+    networks a maximum was taken over (the recorded epochs of a run, when the early-stopping epoch is the
+    one with the best accuracy on ``val``): by a union bound the ceiling then holds for all of them at once,
+    with probability at least 1 − ``alpha``.  With ε = 0 the ceiling is |S_t|/n, the score of the true labels.
     """
     if not isinstance(val, ImageData):
         raise TypeError(f"val must be an lnfl.realdata.ImageData, got {type(val).__name__}")
     error = check_real("error", error, low=0.0, high=1.0)
     alpha = check_real("alpha", alpha, low=0.0, high=1.0, low_open=True, high_open=True)
+    alpha = alpha / check_int("looks", looks)
     n_flipped = int(val.noisy.sum())
     counts = torch.arange(n_flipped + 1, dtype=torch.float64)
     binomial = torch.distributions.Binomial(n_flipped, probs=torch.tensor(error, dtype=torch.float64))

@@ -667,7 +667,7 @@ ROWS: list[Row] = [
     ),
     Row("lnfl.realdata.default_cifar10_path", lambda c: {}),
     Row("lnfl.realdata.validation_ceiling", lambda c: {"val": c.pair.train, "error": 0.1},
-        {"val": ["v", None, L(lambda c: c.pair)], "error": [-0.1, 1.5, NAN, "x"], "alpha": [0, 1, NAN]},
+        {"val": ["v", None, L(lambda c: c.pair)], "error": [-0.1, 1.5, NAN, "x"], "alpha": [0, 1, NAN], "looks": INT1},
         [lambda c: {"error": 0.0}, lambda c: {"error": 1.0, "alpha": 1e-300}]),  # fmt: skip
     *[
         Row(f"lnfl.realdata.{name}", lambda c: {"path": c.cifar}, {"path": [3, b"x", ""]}, [lambda c: {"path": c.cifar / "missing"}])

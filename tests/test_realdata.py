@@ -4,11 +4,13 @@ from sklearn.datasets import load_digits
 
 from lnfl.realdata import (
     DIGITS_REFERENCE,
+    ImageData,
     ImagePair,
     load_digits_pair,
     run_digits,
     small_cnn,
     train_classifier,
+    validation_ceiling,
 )
 from lnfl.training import TrainingDivergedError
 
@@ -181,3 +183,55 @@ def test_reference_digits_run_learns_first_and_memorises_later(reference_run):
     assert float(h.train_acc_noisy[-1]) >= 0.95, "by the end the flipped labels are memorised"
     assert float(h.test_acc[-1]) <= float(h.test_acc[peak]) - 0.1, "memorisation costs test accuracy"
     assert h.peak_epoch() < 0.1 * int(h.epoch[-1]), "the peak comes early"
+
+
+def _val_set(n: int, n_flipped: int) -> ImageData:
+    """A validation set of n blank images of class +1, the first n_flipped labelled −1."""
+    y = torch.ones(n)
+    y_obs = y.clone()
+    y_obs[:n_flipped] = -1.0
+    return ImageData(torch.zeros(n, 1, 2, 2), y, y_obs)
+
+
+def test_validation_ceiling_exact_binomial_quantiles():
+    # 10 images, 3 flipped, ε = 0.1: P(X > 0) = 0.271, P(X > 1) = 0.028, P(X > 2) = 0.001
+    v = _val_set(10, 3)
+    assert validation_ceiling(v, 0.1, alpha=0.05) == pytest.approx(0.8)  # q = 1
+    assert validation_ceiling(v, 0.1, alpha=0.01) == pytest.approx(0.9)  # q = 2
+    assert validation_ceiling(v, 0.1, alpha=0.0005) == pytest.approx(1.0)  # q = 3 = |S_f|
+    # a maximum over 5 networks: level 0.05 / 5 = 0.01 for each (union bound)
+    assert validation_ceiling(v, 0.1, alpha=0.05, looks=5) == pytest.approx(0.9)
+    # ε = 0: the score of the true labels, |S_t|/n; ε = 1: every flipped label matched
+    assert validation_ceiling(v, 0.0) == pytest.approx(0.7)
+    assert validation_ceiling(v, 1.0) == pytest.approx(1.0)
+    # no flipped image: nothing to agree with by mistake
+    assert validation_ceiling(_val_set(10, 0), 0.3) == pytest.approx(1.0)
+
+
+def test_validation_ceiling_counts_flipped_images_of_the_validation_set():
+    """Simulated networks with clean error rate ε: the noisy accuracy exceeds the ceiling at rate ≤ α."""
+    n, n_flipped, eps, alpha = 51, 10, 0.05, 0.01
+    v = _val_set(n, n_flipped)
+    ceiling = validation_ceiling(v, eps, alpha=alpha)
+    g = torch.Generator().manual_seed(0)
+    wrong = torch.rand(20000, n, generator=g) < eps  # errors against the true labels
+    agree_obs = wrong == v.noisy  # right against ỹ: correct and clean, or wrong and flipped
+    acc_noisy = agree_obs.double().mean(1)
+    assert float((acc_noisy > ceiling + 1e-12).double().mean()) <= alpha
+    # q is the smallest such count: the flipped images matched by mistake exceed q − 1 more often
+    q = round(ceiling * n) - (n - n_flipped)
+    matched = (wrong & v.noisy).sum(1)
+    assert float((matched > q).double().mean()) <= alpha < float((matched > q - 1).double().mean())
+    assert 0 < q < n_flipped
+
+
+def test_validation_ceiling_rejects_bad_arguments():
+    v = _val_set(10, 3)
+    with pytest.raises(ValueError, match="error"):
+        validation_ceiling(v, 1.5)
+    with pytest.raises(ValueError, match="alpha"):
+        validation_ceiling(v, 0.1, alpha=0.0)
+    with pytest.raises(ValueError, match="looks"):
+        validation_ceiling(v, 0.1, looks=0)
+    with pytest.raises(TypeError, match="val must be an lnfl.realdata.ImageData"):
+        validation_ceiling(torch.zeros(3), 0.1)
