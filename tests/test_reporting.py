@@ -115,3 +115,32 @@ def test_theory_at_non_unit_sigma_xi():
     # the growth ratio is the ratio of the two increments at any σ_ξ, with n·SNR² computed at that σ_ξ
     ratio = theory.signal_step(eta, mu, m, 0.1) / theory.memorisation_step(eta, s, d, n, m)
     assert ratio == pytest.approx(theory.growth_ratio(theory.n_snr2(n, mu, s, d), 0.1))
+
+
+def test_phase_diagram_cells_equal_direct_runs():
+    """Each cell of the phase diagram equals a direct run of its configuration, trained separately in the other
+    engine (weights, not the batched coefficients): a shuffled grid, a swapped τ or the wrong late step would
+    show."""
+    from lnfl.regimes import phase_diagram
+    from lnfl.stages import stage_one_window
+    from lnfl.training import setup
+
+    small = {"d": 80, "n": 20, "m": 4}
+    n_snr2s, taus, steps = [4.0, 16.0], [0.1, 0.3], 120
+    pd = phase_diagram(n_snr2s, taus, seeds=[2], horizon=4.0, steps=steps, dtype=torch.float64, **small)
+    order = float(pd["order"])
+    assert order == pytest.approx(theory.t1_order(20, 4, 0.1, 1.0, 80))
+    for a_idx, a in enumerate(n_snr2s):
+        for t_idx, tau in enumerate(taus):
+            s = setup(seed=2, n_test=1, n_snr2=a, tau_plus=tau, tau_minus=tau, **small)
+            early = train(s.W0, s.data, eta=s.eta, steps=math.ceil(4.0 * order), engine="weights")
+            window = stage_one_window(early, s.data)
+            assert float(pd["has_window"][a_idx, t_idx, 0]) == float(window is not None), (a, tau)
+            if window is not None:
+                assert float(pd["t1"][a_idx, t_idx, 0]) == window[1], (a, tau)
+            late = train(s.W0, s.data, eta=s.eta, steps=steps, record_every=steps, test=s.model, engine="weights")
+            err = float(pd["final_test_error"][a_idx, t_idx, 0])
+            assert err == pytest.approx(1 - float(late.test_acc[-1]), abs=1e-9), (a, tau)
+            fit = float(pd["final_noisy_fit"][a_idx, t_idx, 0])
+            assert fit == pytest.approx(float(late.train_acc_noisy[-1]), abs=1e-12), (a, tau)
+    assert float(pd["final_test_error"][0, 1, 0]) != float(pd["final_test_error"][1, 0, 0]), "cells must differ"
