@@ -276,27 +276,30 @@ def test_true_margin_is_the_margin_against_the_true_label(small):
         true_margin(h, setup(seed=0, n_test=1, d=60, n=31, m=5).data)
 
 
-def test_signal_pull_is_the_growth_of_the_mean_signal(four, reference_runs):
+def test_signal_pull_is_the_growth_of_the_mean_signal(four):
     """Zero margins (every |ℓ'_i| = 1/2): the pull is theory.signal_step at the draw's realised flip fraction.
     On a real run, once each filter sees its own class's signal patches, it is the recorded growth of γ̄."""
+    from lnfl.data import Dataset
     from lnfl.stages import signal_pull
     from lnfl.theory import signal_step
 
-    h = _history([[0.0, 0.0, 0.0, 0.0]] * 2)
-    tau_hat = float(four.noisy.double().mean())  # 2 of 4
-    expected = signal_step(0.1, float(four.mu.norm()), 1, 0.25)  # (1 − 2τ̂) = 0 at τ̂ = 1/2: use the formula
-    assert tau_hat == 0.5 and float(signal_pull(h, four)[0]) == pytest.approx(0.0, abs=1e-15)
-    uneven = _history([[0.0, 0.0, 0.0, 10.0]])  # the last noisy sample is memorised: its weight ≈ 0
+    one_noisy = Dataset(  # samples 0-2 clean, sample 3 flipped: τ̂ = 1/4
+        torch.tensor([2.0, 0, 0]), torch.eye(4, 3), torch.tensor([1.0, -1, 1, -1]), torch.tensor([1.0, -1, 1, 1])
+    )
+    h = _history([[0.0, 0.0, 0.0, 0.0]] * 2)  # m = 1, η = 0.1
+    assert float(signal_pull(h, one_noisy)[0]) == pytest.approx(signal_step(0.1, 2.0, 1, 0.25), rel=1e-12)
+    assert float(signal_pull(h, four)[0]) == pytest.approx(0.0, abs=1e-15), "τ̂ = 1/2: the pulls cancel"
+    uneven = _history([[0.0, 0.0, 0.0, 10.0]])  # the second noisy sample is fitted: its weight ≈ 0
     w = 1 / (1 + math.exp(10.0))
     assert float(signal_pull(uneven, four)[0]) == pytest.approx(0.1 * 1.0 / (2 * 4 * 1) * (0.5 + 0.5 - 0.5 - w))
-    assert expected == pytest.approx(0.1 * 1.0 * 0.5 / 4)
-    h, data = reference_runs[("early", 0)], setup(seed=0, n_test=1).data
+    s = setup(seed=0, n_test=1)  # the reference configuration, seed 0
+    h, data = s.train(steps=250), s.data
     pull = signal_pull(h, data)
     growth = h.gamma.mean(dim=(1, 2)).diff()
     n_f = int(data.noisy.sum())
     assert float(pull[0]) == pytest.approx(signal_step(0.1, float(data.mu.norm()), 20, n_f / data.n), rel=0.02)
     assert torch.allclose(pull[10:-1], growth[10:], rtol=1e-6), "the pull is the recursion of γ̄ (Chapter 4)"
-    assert float(pull[-1]) < 0.1 * float(pull[0]), "by t = 300 the pull has all but cancelled"
+    assert float(pull[-1]) < 0.1 * float(pull[0]), "by t = 250 the pull has all but cancelled"
 
 
 def _history_with(margin: list[list[float]], gamma: list[list[float]], t: list[int]) -> History:
@@ -333,6 +336,10 @@ def test_stage_two_summary_fields_on_hand_made_histories(four):
     late = _history_with([[1, -1, -1, -1], ok, ok, ok, [1, 1, 2, -1]], [[0, 0], [3, 3], [1, 3], [1, 3], [1, 3]], t)
     s2 = stage_two_summary(late, four, 0.2, 0.2)
     assert s2.t1 == 30 and s2.gamma_dip == pytest.approx(2 / 3) and s2.t_noisy_fitted_to_end is None
+    # a dip before T₁ that recovers by T₁ does not count: the reading is about Stage II
+    early_dip = _history_with([[1, -1, -1, -1], ok, ok, ok, noisy_fit], [[0, 0], [3, 3], [1, 3], [3.5, 3], [4, 3]], t)
+    s2 = stage_two_summary(early_dip, four, 0.2, 0.2)
+    assert s2.t1 == 30 and s2.gamma_dip == 0.0
     never = _history_with([[1, -1, 1, 1]] * 5, [[0, 0], [3, 3], [1, 3], [1, 3], [1, 3]], t)
     s2 = stage_two_summary(never, four, 0.2, 0.2)
     assert s2.t1 is None and math.isnan(s2.clean_fitted_after_t1) and s2.gamma_dip == pytest.approx(2 / 3)

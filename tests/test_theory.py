@@ -42,3 +42,57 @@ def test_theory_argument_errors():
         theory.t1_order(10, 2, -1, 1.0, 10)
     with pytest.raises(TypeError, match="n must be an integer"):
         theory.n_snr2(2.5, 1.0, 1.0, 10)
+
+
+def test_memorisation_spread_is_the_spread_on_a_fresh_input_at_any_noise_scale():
+    """The memorised part of ⟨w_{j,r}, ξ⟩ on a fresh ξ ~ N(0, σ_ξ² I), for filters that memorise half of their
+    class's τn/2 noisy samples with 2ρ̄ each (the picture of Chapter 6), has spread ρ̄√(τn/d): no σ_ξ in it."""
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    n, d, m, tau, rho_bar = 200, 3000, 20, 0.2, 1.7
+    k = int(tau * n / 2)  # noisy samples observed as this filter class
+    for sigma_xi in (0.5, 3.0):
+        xi = sigma_xi * torch.randn(k, d, generator=g, dtype=torch.float64)
+        active = torch.rand(m, k, generator=g) < 0.5  # each sample is memorised by about half of the filters
+        coef = 2 * rho_bar * active.double() / (xi * xi).sum(1)  # ρ_{j,r,i}/‖ξ_i‖², ρ = 2ρ̄ where active
+        w = coef @ xi  # (m, d): the memorised part of each filter
+        fresh = sigma_xi * torch.randn(4000, d, generator=g, dtype=torch.float64)
+        measured = float((fresh @ w.T).std(dim=0).pow(2).mean().sqrt())  # RMS over filters of the spread
+        predicted = theory.memorisation_spread(rho_bar, tau, n, d)
+        # active fractions fluctuate around 1/2 (m·k = 400 coins): a few per cent
+        assert measured == pytest.approx(predicted, rel=0.06), (sigma_xi, measured, predicted)
+    assert theory.memorisation_spread(0.0, 0.2, 200, 400) == 0.0
+    assert theory.memorisation_spread(2.0, 0.2, 200, 800) == pytest.approx(2.0 * math.sqrt(0.05))
+
+
+def test_clean_error_estimate_and_the_harmful_crossover_agree():
+    gamma, rho_bar, tau, n = 2.0, 4.0, 0.2, 200
+    # γ equal to the spread: Φ(−1)
+    d = round(tau * n * (rho_bar / gamma) ** 2)  # = 160: s = ρ̄√(τn/d) = γ
+    assert theory.clean_error_estimate(gamma, rho_bar, tau, n, d) == pytest.approx(0.158655253931457)
+    # the crossover is where the estimate equals the level, and it is a d/n
+    for level in (0.1, 0.05, 0.01):
+        x = theory.harmful_d_over_n(gamma, rho_bar, tau, level)
+        z = {0.1: 1.2815515655446004, 0.05: 1.6448536269514722, 0.01: 2.3263478740408408}[level]
+        assert x == pytest.approx(tau * (z * rho_bar / gamma) ** 2)
+        for scale in (1, 7):  # the same d/n at another n gives the same estimate
+            err = theory.clean_error_estimate(gamma, rho_bar, tau, scale * 1000, round(scale * 1000 * x))
+            assert err == pytest.approx(level, rel=2e-3)
+    errs = [theory.clean_error_estimate(gamma, rho_bar, tau, n, d) for d in (200, 400, 800, 1600)]
+    assert errs == sorted(errs, reverse=True) and errs[-1] < 0.01 < errs[0], "damage fades as d/n grows"
+    assert theory.clean_error_estimate(gamma, 0.0, tau, n, 400) == 0.0, "nothing memorised, no damage"
+    assert theory.harmful_d_over_n(gamma, rho_bar, 0.0, 0.1) == 0.0, "no label noise, never harmful"
+
+
+def test_mechanism_argument_errors():
+    with pytest.raises(ValueError, match=r"rho_bar must be in \[0, inf\)"):
+        theory.memorisation_spread(-1.0, 0.2, 200, 400)
+    with pytest.raises(ValueError, match="tau"):
+        theory.clean_error_estimate(1.0, 1.0, 0.6, 200, 400)
+    with pytest.raises(ValueError, match="gamma"):
+        theory.clean_error_estimate(0.0, 1.0, 0.2, 200, 400)
+    with pytest.raises(ValueError, match=r"level must be in \(0, 0.5\)"):
+        theory.harmful_d_over_n(1.0, 1.0, 0.2, 0.5)
+    with pytest.raises(TypeError, match="d must be an integer"):
+        theory.memorisation_spread(1.0, 0.2, 200, 400.5)
