@@ -150,6 +150,16 @@ def test_runs_are_identical_for_equal_seeds_full_batch_and_sgd(pair):
     assert a.batch_size == 32 and a.epoch.tolist() == [0, 1, 2, 3, 4]
 
 
+def test_a_run_continued_from_its_network_is_the_longer_run(pair):
+    """Chapter 1 continues short runs to full length: full-batch GD from the returned network is the same run."""
+    net = small_cnn(pair.image_shape, channels=4, seed=0)
+    whole = train_classifier(net, pair, lr=0.1, epochs=40, record_every=40)
+    first = train_classifier(net, pair, lr=0.1, epochs=15, record_every=15)
+    rest = train_classifier(first.net, pair, lr=0.1, epochs=25, record_every=25)
+    assert torch.equal(whole.margin[-1], rest.margin[-1])
+    assert torch.equal(first.margin[0], whole.margin[0]) and not torch.equal(first.margin[-1], whole.margin[-1])
+
+
 def test_threads_setting_is_restored(pair):
     before = torch.get_num_threads()
     train_classifier(small_cnn((1, 8, 8), 2), pair, epochs=1, threads=1)
@@ -179,7 +189,8 @@ def test_reference_digits_run_learns_first_and_memorises_later(reference_run):
     assert isinstance(h.data, ImagePair) and h.lr == DIGITS_REFERENCE["lr"]
     peak = h.at(h.peak_epoch())
     assert float(h.test_acc[peak]) >= 0.95, "Stage I should reach high clean test accuracy"
-    assert float(h.noisy_true_acc[peak]) > 0.5, "at the peak most flipped samples follow their true label"
+    # 0.88: the mean minus three standard deviations over 20 seeds (Chapter 1, §1.3)
+    assert float(h.noisy_true_acc[peak]) >= 0.88, "at the peak the flipped samples follow their true label"
     assert float(h.train_acc_noisy[-1]) >= 0.95, "by the end the flipped labels are memorised"
     assert float(h.test_acc[-1]) <= float(h.test_acc[peak]) - 0.1, "memorisation costs test accuracy"
     assert h.peak_epoch() < 0.1 * int(h.epoch[-1]), "the peak comes early"
