@@ -58,3 +58,19 @@ def test_chapter_conventions(path):
     assert "{glue:" in md, "numbers in prose should come from glue"
     assert "summary" in md.lower(), "a summary closes the chapter"
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_headings_numbered_as_the_page_shows(path):
+    """The toc numbers the chapter title; its sections carry their own numbers "N.k", which must follow the
+    chapter's position in the book and run 1, 2, 3, ... in the order they appear (a reader follows "§2.6"),
+    and the title carries no number of its own."""
+    cells = json.loads(path.read_text())["cells"]
+    md = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    titles = re.findall(r"(?m)^# (.+)$", md)
+    assert len(titles) == 1 and not re.match(r"\d", titles[0]), f"one unnumbered chapter title, got {titles}"
+    chapter = [f for f in _toc_files() if f.startswith("chapters/")].index(f"chapters/{path.stem}") + 1
+    numbers = re.findall(r"(?m)^## (\d+)\.(\d+) ", md)
+    assert numbers, "sections are numbered N.k"
+    assert {int(n) for n, _ in numbers} == {chapter}, f"sections must be numbered {chapter}.k, got {numbers}"
+    assert [int(k) for _, k in numbers] == list(range(1, len(numbers) + 1)), f"out of order: {numbers}"
