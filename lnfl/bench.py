@@ -533,7 +533,7 @@ def markdown(r: dict) -> str:
 
 
 def update_readme(r: dict, path: Path | str | None = None) -> Path:
-    """Replace the block between :data:`README_START` and :data:`README_END` in the README with :func:`markdown`."""
+    """Replace the block between the ``README_START`` and ``README_END`` markers in the README with :func:`markdown`."""
     markdown(r)  # checks r before the README is read
     if path is not None and not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a path to the README or None, got {path!r}")
