@@ -7,7 +7,7 @@ Every input x_i has two patches, y_i μ and ξ_i, so all the patches of the trai
 and the network sees its weights only through the projections P = W Zᵀ (2m × (n+2)).  Its gradient is C Z
 for a coefficient matrix C (:func:`coefficients`); since every update lies in span{μ, ξ_i} (Chapter 4),
 
-    W⁽ᵗ⁾ = W⁽⁰⁾ + A⁽ᵗ⁾ Z,   A⁽ᵗ⁺¹⁾ = A⁽ᵗ⁾ − ηC⁽ᵗ⁾,   γ_{j,r} = j (A_{j,r,μ} − A_{j,r,−μ}) ‖μ‖²,   ρ_{j,r,i} = A_{j,r,ξ_i} ‖ξ_i‖².
+    W^(t) = W^(0) + A^(t) Z,   A^(t+1) = A^(t) − ηC^(t),   γ_{j,r} = j (A_{j,r,μ} − A_{j,r,−μ}) ‖μ‖²,   ρ_{j,r,i} = A_{j,r,ξ_i} ‖ξ_i‖².
 
 Two interchangeable ways to hold the state, for K configurations with the same n, m, d at once:
 
@@ -75,7 +75,7 @@ def _check_space(W0: object, Z: object, X: object) -> tuple[torch.Tensor, torch.
 
 
 class WeightSpace:
-    """W⁽ᵗ⁾ kept explicitly: per step P = W Zᵀ and W ← W − ηC Z.  ``X``: test inputs (K, p, d) or None."""
+    """W^(t) kept explicitly: per step P = W Zᵀ and W ← W − ηC Z.  ``X``: test inputs (K, p, d) or None."""
 
     def __init__(self, W0: torch.Tensor, Z: torch.Tensor, X: torch.Tensor | None) -> None:
         self._init(*_check_space(W0, Z, X))

@@ -394,7 +394,7 @@ def _step_or_none(name: str, t: object) -> float | None:
 
 
 def clean_error_at(setups: Sequence[Setup], hists: Sequence[History], steps: Sequence[int | None]) -> torch.Tensor:
-    """Clean test error, on the model's whole distribution, of W⁽ᵗ⁾ of each run at one of its recorded steps.
+    """Clean test error, on the model's whole distribution, of W^(t) of each run at one of its recorded steps.
 
     ``hists[k]`` was trained from ``setups[k]`` (all with the same n, m, d); W at the recorded step ``steps[k]`` is
     rebuilt from the decomposition (:func:`lnfl.selection.weights_at`) and scored against the clean labels y by

@@ -75,7 +75,9 @@ INSPECT_JS = r"""
   }
   const boxes = sel => [...main.querySelectorAll(sel)].map(el => ({
       id: el.id,
-      title: ((el.querySelector(".admonition-title") || {}).textContent || "").trim(),
+      // a {prf:proof} box has no title bar: sphinx-proof opens its first paragraph with "Proof."
+      title: ((el.querySelector(".admonition-title") || {}).textContent
+              || (el.id.startsWith("proof") && /^Proof\./.test(el.innerText.trim()) ? "Proof." : "")).trim(),
       height: el.getBoundingClientRect().height}));
   const errorSel = ".output.traceback, .output.error, .output.stderr, .system-message, .problematic";
   return {

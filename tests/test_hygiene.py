@@ -217,7 +217,9 @@ def test_footer_extension_reports_the_version():
 # (the developers' notes files), to a folder beside the repository, or to a file path the project does not
 # contain.  The names are assembled here so that this file does not match its own rule.
 
-PRIVATE = re.compile(r"\b(?:" + "|".join(("theory", "design", "style")) + r")\.md\b|\.\./shared\b|/work/" + "shared")
+PRIVATE = re.compile(
+    r"\b(?:" + "|".join(("theory", "design", "style")) + r")(?:\.md\b|\s*§\s*\d)|\.\./shared\b|/work/" + "shared"
+)  # also the same citation without the file suffix (a name, then a section sign and a number)
 TEXT_SUFFIXES = {
     ".md",
     ".py",
@@ -308,8 +310,9 @@ def test_mentioned_paths_exist():
 
 def test_the_path_rule_catches_what_it_should(tmp_path):
     """The two rules above fire on made-up text (so a regression in their patterns cannot pass silently)."""
-    spec = "see " + "theory" + ".md §6, " + "../" + "shared/x"
-    assert len(PRIVATE.findall(spec)) == 2
+    spec = "see " + "theory" + ".md §6, " + "../" + "shared/x, " + "design" + " §3"
+    assert len(PRIVATE.findall(spec)) == 3
+    assert not PRIVATE.findall("information theory, a design choice, §6 of Chapter 2")
     tracked = {"lnfl/data.py"}
     text = (  # '#' stands for '.' so that this file does not name the missing paths itself
         "Run `python tools/gone#py --fast`; see [the notes](docs/notes#md) and ``lnfl/data#py``; "
