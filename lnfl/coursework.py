@@ -1299,7 +1299,8 @@ def assign_chapter(path: pathlib.Path, nb: dict, dest: pathlib.Path, converter, 
     mdir.mkdir(parents=True)
     nbformat.write(nbformat.from_dict(master), mdir / f"{stem}.ipynb")
     (mdir / "requirements.txt").write_text(_requirements(root))
-    proc = _otter("assign", "--no-pdfs", str(mdir / f"{stem}.ipynb"), str(dest), cwd=mdir)
+    # absolute paths: otter runs in the master's folder, and OUT_DIR may be relative (`make assignments`)
+    proc = _otter("assign", "--no-pdfs", str((mdir / f"{stem}.ipynb").resolve()), str(dest.resolve()), cwd=mdir)
     if proc.returncode != 0:
         raise NotebookError(f"{path.name}: otter assign failed: {_tail(proc, 3)}")
     zips = sorted((dest / "autograder").glob(f"{stem}-autograder_*.zip"))

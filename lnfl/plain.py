@@ -356,11 +356,19 @@ def _code_sources(nb: dict) -> list[str]:
     return [cw._source(c).strip() for c in nb.get("cells", []) if c.get("cell_type") == "code"]
 
 
+def _was_executed(nb: dict) -> bool:
+    """Whether every code cell of ``nb`` ran: myst-nb leaves an *unexecuted* copy in ``_build/jupyter_execute/``
+    when it takes a chapter's outputs from its cache, so a copy with the right code is not enough."""
+    code = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+    return bool(code) and all(c.get("execution_count") is not None for c in code)
+
+
 def executed_notebook(path: str | os.PathLike, root: str | os.PathLike | None = None, execute: bool = True) -> dict:
     """The executed version of the chapter at ``path``: the book build's copy in ``_build/jupyter_execute/``
     or the copy kept by an earlier call in ``_build/coursework/executed/`` (each used only if its code is the
-    chapter's code), else a match in the build's execution cache (``_build/.jupyter_cache``), else (with
-    ``execute``) the chapter is executed in its folder and the result kept for next time."""
+    chapter's code and every code cell ran), else a match in the build's execution cache
+    (``_build/.jupyter_cache``, which ``make test`` and ``make book`` fill), else (with ``execute``) the chapter
+    is executed in its folder and the result kept for next time."""
     path = pathlib.Path(path)
     root_p = pathlib.Path(root) if root is not None else _find_root(path)
     nb = cw.read_notebook(path)
@@ -376,7 +384,7 @@ def executed_notebook(path: str | os.PathLike, root: str | os.PathLike | None = 
                 done = json.loads(candidate.read_text(encoding="utf-8"))
             except (OSError, json.JSONDecodeError):
                 continue
-            if _code_sources(done) == code:
+            if _code_sources(done) == code and _was_executed(done):
                 return done
     cache = root_p / "_build" / ".jupyter_cache"
     if cache.is_dir():

@@ -880,9 +880,10 @@ RUNNABLE = [
 ]
 
 
-def test_otter_assign_and_run_end_to_end(tmp_path, capsys):
+def test_otter_assign_and_run_end_to_end(tmp_path, capsys, monkeypatch):
     root = _book(tmp_path, RUNNABLE)
-    out = tmp_path / "assignments"
+    monkeypatch.chdir(tmp_path)
+    out = pathlib.Path("assignments")  # relative, as `make assignments` passes it (otter runs in another folder)
     assert cw.main(["check", str(root / "chapters"), "--grading"]) == 1  # ex-ch01-1 has neither tests nor rubric
     assert "ex-ch01-1: is not gradable yet" in capsys.readouterr().err
     summaries = cw.write_assignments(root / "chapters", out, check=True, only=["02_second"], root=root)
@@ -1040,3 +1041,22 @@ def test_assign_refuses_unsafe_output_before_any_work(tmp_path, capsys):
     assert cw.main(["assign", str(src), str(tmp_path / "fresh")]) == 1
     assert "c.ipynb: cell 1" in _no_traceback(capsys)
     assert not (tmp_path / "fresh").exists() and _hashes(src) == {**before, "c.ipynb": _hashes(src)["c.ipynb"]}
+
+
+def test_an_unexecuted_build_copy_is_not_taken_for_the_executed_chapter(tmp_path):
+    """myst-nb leaves an *unexecuted* copy of a chapter in _build/jupyter_execute/ when it takes the outputs from
+    its cache: same code, no outputs.  The converter must not read glued values from it."""
+    from lnfl import plain
+
+    root = _book(tmp_path, RUNNABLE)
+    chapter = root / "chapters" / "02_second.ipynb"
+    copy_ = root / "_build" / "jupyter_execute" / "chapters" / "02_second.ipynb"
+    copy_.parent.mkdir(parents=True)
+    copy_.write_text(chapter.read_text())  # the code, never run
+    with pytest.raises(plain.ConversionError, match="no executed copy"):
+        plain.executed_notebook(chapter, root, execute=False)
+    nb = json.loads(chapter.read_text())
+    for k, cell in enumerate(c for c in nb["cells"] if c["cell_type"] == "code"):
+        cell["execution_count"] = k + 1
+    copy_.write_text(json.dumps(nb))
+    assert plain.executed_notebook(chapter, root, execute=False)["cells"] == nb["cells"], "a run copy is used"
