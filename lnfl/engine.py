@@ -4,15 +4,15 @@ Every input x_i has two patches, y_i μ and ξ_i, so all the patches of the trai
 
     Z = [μ; −μ; ξ_1; …; ξ_n]  ∈ ℝ^{(n+2)×d},
 
-and the network sees its weights only through the projections P = W Zᵀ (2m × (n+2)).  Its gradient is C Z
-for a coefficient matrix C (:func:`coefficients`); since every update lies in span{μ, ξ_i} (Chapter 4),
+and the network sees its weights only through the projections P = W Zᵀ (2m × (n+2)).  Its gradient is Λ Z
+for a coefficient matrix Λ (:func:`coefficients`; Chapter 9); since every update lies in span{μ, ξ_i} (Chapter 4),
 
-    W^(t) = W^(0) + A^(t) Z,   A^(t+1) = A^(t) − ηC^(t),   γ_{j,r} = j (A_{j,r,μ} − A_{j,r,−μ}) ‖μ‖²,   ρ_{j,r,i} = A_{j,r,ξ_i} ‖ξ_i‖².
+    W^(t) = W^(0) + A^(t) Z,   A^(t+1) = A^(t) − ηΛ^(t),   γ_{j,r} = j (A_{j,r,μ} − A_{j,r,−μ}) ‖μ‖²,   ρ_{j,r,i} = A_{j,r,ξ_i} ‖ξ_i‖².
 
 Two interchangeable ways to hold the state, for K configurations with the same n, m, d at once:
 
-- :class:`WeightSpace` keeps W: per step P = W Zᵀ and W ← W − ηC Z, two batched products of 2·K·2m(n+2)d flops.
-- :class:`CoefSpace` keeps P only: P ← P − ηC G with the Gram matrix G = Z Zᵀ, one product of 2·K·2m(n+2)²
+- :class:`WeightSpace` keeps W: per step P = W Zᵀ and W ← W − ηΛ Z, two batched products of 2·K·2m(n+2)d flops.
+- :class:`CoefSpace` keeps P only: P ← P − ηΛ G with the Gram matrix G = Z Zᵀ, one product of 2·K·2m(n+2)²
   flops, **whatever d is**.  The cost in d is paid once (G, W⁽⁰⁾Zᵀ, W⁽⁰⁾W⁽⁰⁾ᵀ: about 2(n+2)(n+2+2m)d flops),
   and the final W is rebuilt once as W⁽⁰⁾ + A Z.
 
@@ -75,7 +75,7 @@ def _check_space(W0: object, Z: object, X: object) -> tuple[torch.Tensor, torch.
 
 
 class WeightSpace:
-    """W^(t) kept explicitly: per step P = W Zᵀ and W ← W − ηC Z.  ``X``: test inputs (K, p, d) or None."""
+    """W^(t) kept explicitly: per step P = W Zᵀ and W ← W − ηΛ Z.  ``X``: test inputs (K, p, d) or None."""
 
     def __init__(self, W0: torch.Tensor, Z: torch.Tensor, X: torch.Tensor | None) -> None:
         self._init(*_check_space(W0, Z, X))
@@ -85,7 +85,7 @@ class WeightSpace:
         self.P = torch.bmm(self.W, Z.transpose(1, 2))
 
     def step(self, eta_C: torch.Tensor) -> None:
-        """W ← W − (ηC) Z, then P = W Zᵀ."""
+        """W ← W − (ηΛ) Z, then P = W Zᵀ."""
         self.W.baddbmm_(eta_C, self.Z, alpha=-1.0)
         self.P = torch.bmm(self.W, self.Z.transpose(1, 2))
 
@@ -119,7 +119,7 @@ class CoefSpace:
             self.Q0 = torch.bmm(W0, X.transpose(1, 2))  # W⁽⁰⁾ Xᵀ, (K, 2m, p)
 
     def step(self, eta_C: torch.Tensor) -> None:
-        """P ← P − (ηC) G: the GD step seen through the projections."""
+        """P ← P − (ηΛ) G: the GD step seen through the projections."""
         self.P.baddbmm_(eta_C, self.G, alpha=-1.0)
 
     def test_projections(self, A: torch.Tensor) -> torch.Tensor:
@@ -193,9 +193,9 @@ def _outputs(S: torch.Tensor, c: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
 
 
 def coefficients(S: torch.Tensor, q: torch.Tensor, E_T: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
-    """C, with ∇_{w_{j,r}} L_S = Σ_z C_{j,r,z} z over the rows z of Z, given S = σ(P) and q_i = ℓ'_i ỹ_i/(nm).
+    """Λ, with ∇_{w_{j,r}} L_S = Σ_z Λ_{j,r,z} z over the rows z of Z, given S = σ(P) and q_i = ℓ'_i ỹ_i/(nm).
 
-    ∇_{w_{j,r}} L_S = Σ_i q_i j Σ_{patches z of x_i} σ'(⟨w_{j,r}, z⟩) z, so C_{j,r,z} = j σ'(⟨w_{j,r}, z⟩) (q Eᵀ)_z:
+    ∇_{w_{j,r}} L_S = Σ_i q_i j Σ_{patches z of x_i} σ'(⟨w_{j,r}, z⟩) z, so Λ_{j,r,z} = j σ'(⟨w_{j,r}, z⟩) (q Eᵀ)_z:
     (q Eᵀ)_μ = Σ_{y_i=+1} q_i, (q Eᵀ)_{−μ} = Σ_{y_i=−1} q_i, (q Eᵀ)_{ξ_i} = q_i.  σ'(z) = 1(z > 0) as in PyTorch,
     computed as sign(σ(z)).  Shape (K, 2m, n + 2).
     """

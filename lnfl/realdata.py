@@ -774,13 +774,14 @@ def validation_ceiling(val: ImageData, error: float, alpha: float = 1e-2, looks:
     ``val`` reaches there, except with probability at most ``alpha`` (Chapter 10, §10.4).
 
     Such a network agrees with the flipped label of a validation image only where it errs on the image's
-    true class, which on unseen images happens at its clean error rate ε = ``error``.  The flipped images
-    it "gets right" are then a Binomial(|S_f|, ε) count, so its noisy validation accuracy is at most
-    (|S_t| + q)/n with q the smallest k such that P(Binomial(|S_f|, ε) > k) ≤ ``alpha``/``looks``; |S_t|
-    and |S_f| are the clean and flipped images of ``val``, n = |S_t| + |S_f|.  ``looks`` is the number of
-    networks a maximum was taken over (the recorded epochs of a run, when the early-stopping epoch is the
-    one with the best accuracy on ``val``): by a union bound the ceiling then holds for all of them at once,
-    with probability at least 1 − ``alpha``.  With ε = 0 the ceiling is |S_t|/n, the score of the true labels.
+    true class, which on unseen images happens at its clean error rate err_clean = ``error``.  The flipped
+    images it "gets right" are then a Binomial(|S_f|, err_clean) count, so its noisy validation accuracy is at
+    most (|S_t| + ν)/n_val with ν the smallest count such that ℙ(Binomial(|S_f|, err_clean) > ν) ≤
+    ``alpha``/``looks``; |S_t| and |S_f| are the clean and flipped images of ``val``, n_val = |S_t| + |S_f|.
+    ``looks`` is the number of networks a maximum was taken over (the recorded epochs of a run, when the
+    early-stopping epoch is the one with the best accuracy on ``val``): by a union bound the ceiling then holds
+    for all of them at once, with probability at least 1 − ``alpha``.  With err_clean = 0 the ceiling is
+    |S_t|/n_val, the score of the true labels.
     """
     if not isinstance(val, ImageData):
         raise TypeError(f"val must be an lnfl.realdata.ImageData, got {type(val).__name__}")
@@ -791,8 +792,8 @@ def validation_ceiling(val: ImageData, error: float, alpha: float = 1e-2, looks:
     counts = torch.arange(n_flipped + 1, dtype=torch.float64)
     binomial = torch.distributions.Binomial(n_flipped, probs=torch.tensor(error, dtype=torch.float64))
     tail = 1.0 - binomial.log_prob(counts).exp().cumsum(0)  # P(count > k), k = 0..|S_f|
-    q = int((tail > alpha).sum())  # the first k whose tail is at most alpha (|S_f| at the latest)
-    return (val.n - n_flipped + q) / val.n
+    nu = int((tail > alpha).sum())  # ν: the first count whose tail is at most alpha (|S_f| at the latest)
+    return (val.n - n_flipped + nu) / val.n
 
 
 # ---------------------------------------------------------------------------------------------- CIFAR-10
