@@ -24,7 +24,7 @@ The engines: three measurements, each a ratio taken in one process with interlea
    ``torch.optim.SGD``) on the reference configuration, float64; the final weights must agree to 1e-10.
 2. **Batched runs.** :func:`lnfl.training.train_batch` (``engine="weights"``) on K configurations (different seeds, τ, n·SNR², η;
    the reference n, m, d).  Flops are counted as the two batched products of each step,
-   4·K·2m·(n+2)·d (P = W Zᵀ and W ← W − ηC Z), ignoring the O(K m n) elementwise work, and compared with the
+   4·K·2m·(n+2)·d (P = W Zᵀ and W ← W − ηΛ Z), ignoring the O(K m n) elementwise work, and compared with the
    GFLOP/s of a square float64 GEMM (``torch.mm``, N = 1024, 2N³ flops) timed in the same process.
 3. **d-independent engine.** ``train(engine="coef")`` (:mod:`lnfl.engine`) against ``train(engine="weights")`` at
    n = 100, m = 20, d = 100,000: per-step cost (T(s steps) − T(0 steps))/s, so the one-off Gram cost is
@@ -167,7 +167,7 @@ def bench_batched(K: int, steps: int, reps: int) -> dict:
     )
     return {
         "config": {"K": K, "n": n, "m": m, "d": d, "steps": steps, "record_every": 10, "dtype": "float64"},
-        "flops_counted": "4*K*2m*(n+2)*d per step (P = W Z^T and W -= eta C Z)",
+        "flops_counted": "4*K*2m*(n+2)*d per step (P = W Z^T and W -= eta Lambda Z)",
         "batched_s": statistics.median(t_batch),
         "batched_gflops": batch_gflops,
         "gemm_gflops": statistics.median(gemm),
