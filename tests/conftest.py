@@ -43,3 +43,33 @@ def book_build():
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"jupyter-book build failed:\n{log[-6000:]}"
     return log
+
+
+@pytest.fixture
+def hand_history():
+    """A builder of hand-made Histories whose only meaningful records are the margins ỹ_i f, one row per
+    recorded step (samples 0, 1 clean and 2, 3 noisy, as in :func:`four`): ``hand_history(margins, t=None)``."""
+    from lnfl.training import History
+
+    def build(margin: list[list[float]], t: list[int] | None = None) -> History:
+        m = torch.tensor(margin, dtype=torch.float64)
+        T, n = m.shape
+        steps = torch.tensor(t if t is not None else list(range(T)))
+        zeros = torch.zeros(T, dtype=torch.float64)
+        return History(
+            t=steps, loss=zeros, gamma=torch.zeros(T, 2, 1), rho=torch.zeros(T, 2, 1, n), margin=m,
+            train_acc=zeros, train_acc_clean=(m[:, :2] > 0).double().mean(dim=1), train_acc_noisy=zeros,
+            noisy_true_acc=zeros, test_acc=zeros, test_acc_noisy_labels=zeros, mean_abs_dloss_clean=zeros,
+            mean_abs_dloss_noisy=zeros, W=torch.zeros(2, 1, 3), W0=torch.zeros(2, 1, 3), eta=0.1,
+        )  # fmt: skip
+
+    return build
+
+
+@pytest.fixture
+def four():
+    """Samples 0, 1 clean and 2, 3 noisy: the Stage I state is margins (+, +, −, −)."""
+    from lnfl.data import Dataset
+
+    y, y_obs = torch.tensor([1.0, -1.0, 1.0, -1.0]), torch.tensor([1.0, -1.0, -1.0, 1.0])
+    return Dataset(torch.tensor([1.0, 0, 0]), torch.eye(4, 3), y, y_obs)

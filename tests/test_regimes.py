@@ -3,7 +3,6 @@ import math
 import pytest
 import torch
 
-from lnfl.data import Dataset
 from lnfl.regimes import (
     Clocks,
     best_noisy_true,
@@ -22,7 +21,7 @@ from lnfl.regimes import (
 from lnfl.selection import early_stopping_index
 from lnfl.stages import stage_one_window
 from lnfl.theory import t1_order
-from lnfl.training import History, setup, train, train_batch
+from lnfl.training import setup, train, train_batch
 
 
 def test_loglog_slope_recovers_power_laws():
@@ -56,40 +55,19 @@ def test_clean_fit_order_by_hand_at_non_unit_scales():
         clean_fit_order(100, 10, 0.1, 1.0, 400, 0.0)
 
 
-def _history(margin: list[list[float]], t: list[int] | None = None) -> History:
-    """A hand-made History whose only meaningful records are the margins ỹ_i f at steps ``t`` (samples 0, 1
-    clean, 2, 3 noisy, as in :func:`four`)."""
-    m = torch.tensor(margin, dtype=torch.float64)
-    T, n = m.shape
-    steps = torch.tensor(t if t is not None else list(range(T)))
-    zeros = torch.zeros(T, dtype=torch.float64)
-    return History(
-        t=steps, loss=zeros, gamma=torch.zeros(T, 2, 1), rho=torch.zeros(T, 2, 1, n), margin=m,
-        train_acc=zeros, train_acc_clean=(m[:, :2] > 0).double().mean(dim=1), train_acc_noisy=zeros,
-        noisy_true_acc=zeros, test_acc=zeros, test_acc_noisy_labels=zeros, mean_abs_dloss_clean=zeros,
-        mean_abs_dloss_noisy=zeros, W=torch.zeros(2, 1, 3), W0=torch.zeros(2, 1, 3), eta=0.1,
-    )  # fmt: skip
-
-
-@pytest.fixture
-def four():
-    y, y_obs = torch.tensor([1.0, -1.0, 1.0, -1.0]), torch.tensor([1.0, -1.0, -1.0, 1.0])
-    return Dataset(torch.tensor([1.0, 0, 0]), torch.eye(4, 3), y, y_obs)
-
-
-def test_stage_one_clocks_on_hand_made_histories(four):
+def test_stage_one_clocks_on_hand_made_histories(four, hand_history):
     ok, clean_only, noisy_fit, unfit = [1, 1, -1, -1], [1, 1, 1, -1], [1, 1, 2, 3], [-1, 1, -1, -1]
-    assert stage_one_clocks(_history([unfit, clean_only, noisy_fit]), four) == Clocks(None, None, False, 1)
-    assert stage_one_clocks(_history([unfit, unfit]), four) == Clocks(None, None, False, None)
+    assert stage_one_clocks(hand_history([unfit, clean_only, noisy_fit]), four) == Clocks(None, None, False, 1)
+    assert stage_one_clocks(hand_history([unfit, unfit]), four) == Clocks(None, None, False, None)
     # the clocks are recorded steps, T₁ is the *last* step of the state, the clean-fit time the first fitted step
-    h = _history([unfit, clean_only, ok, clean_only, ok, noisy_fit], t=[0, 5, 10, 15, 20, 25])
+    h = hand_history([unfit, clean_only, ok, clean_only, ok, noisy_fit], t=[0, 5, 10, 15, 20, 25])
     assert stage_one_clocks(h, four) == Clocks(10, 20, False, 5)
     # the state still holds at the last record: T₁ is only a lower bound
-    assert stage_one_clocks(_history([unfit, ok, ok]), four) == Clocks(1, 2, True, 1)
+    assert stage_one_clocks(hand_history([unfit, ok, ok]), four) == Clocks(1, 2, True, 1)
 
 
-def test_best_noisy_true_only_counts_steps_with_every_clean_sample_fitted(four):
-    h = _history([[-1, 1, -1, -1], [1, 1, 1, -1], [1, 1, -1, 1], [1, -1, -1, -1]])
+def test_best_noisy_true_only_counts_steps_with_every_clean_sample_fitted(four, hand_history):
+    h = hand_history([[-1, 1, -1, -1], [1, 1, 1, -1], [1, 1, -1, 1], [1, -1, -1, -1]])
     h.noisy_true_acc = torch.tensor([1.0, 0.5, 0.5, 1.0], dtype=torch.float64)  # y_i f > 0 on both noisy ones at 0, 3
     assert best_noisy_true(h) == 0.5, "steps 0 and 3 do not count: a clean sample is unfitted there"
     h.noisy_true_acc = torch.tensor([0.0, 0.5, 1.0, 0.0], dtype=torch.float64)

@@ -158,36 +158,11 @@ def test_argument_errors(small):
         select_then_retrain(small.W0, small.data, small.data.clean, steps=-1)
 
 
-def _history(margin: list[list[float]], t: list[int] | None = None):
-    """A hand-made History whose only meaningful records are the margins ỹ_i f at steps ``t``."""
-    from lnfl.training import History
-
-    m = torch.tensor(margin, dtype=torch.float64)
-    T, n = m.shape
-    steps = torch.tensor(t if t is not None else list(range(T)))
-    zeros = torch.zeros(T, dtype=torch.float64)
-    return History(
-        t=steps, loss=zeros, gamma=torch.zeros(T, 2, 1), rho=torch.zeros(T, 2, 1, n), margin=m,
-        train_acc=zeros, train_acc_clean=(m[:, :2] > 0).double().mean(dim=1), train_acc_noisy=zeros,
-        noisy_true_acc=zeros, test_acc=zeros, test_acc_noisy_labels=zeros, mean_abs_dloss_clean=zeros,
-        mean_abs_dloss_noisy=zeros, W=torch.zeros(2, 1, 3), W0=torch.zeros(2, 1, 3), eta=0.1,
-    )  # fmt: skip
-
-
-@pytest.fixture
-def four():
-    """Samples 0, 1 clean and 2, 3 noisy: the Stage I state is margins (+, +, −, −)."""
-    from lnfl.data import Dataset
-
-    y, y_obs = torch.tensor([1.0, -1.0, 1.0, -1.0]), torch.tensor([1.0, -1.0, -1.0, 1.0])
-    return Dataset(torch.tensor([1.0, 0, 0]), torch.eye(4, 3), y, y_obs)
-
-
-def test_stopping_vs_window_on_hand_made_histories(four):
+def test_stopping_vs_window_on_hand_made_histories(four, hand_history):
     from lnfl.selection import stopping_vs_window
 
     ok, clean_only, noisy_fit, unfit = [1, 1, -1, -1], [1, 1, 1, -1], [1, 1, 2, 3], [-1, 1, -1, -1]
-    h = _history([unfit, clean_only, ok, ok, noisy_fit, noisy_fit], t=[0, 10, 20, 30, 40, 50])
+    h = hand_history([unfit, clean_only, ok, ok, noisy_fit, noisy_fit], t=[0, 10, 20, 30, 40, 50])
 
     def at(k: int) -> torch.Tensor:  # a validation curve whose (earliest) best is the k-th record
         acc = torch.full((6,), 0.5, dtype=torch.float64)
@@ -201,10 +176,10 @@ def test_stopping_vs_window_on_hand_made_histories(four):
     assert (after.position, after.steps_outside, after.t_es) == ("after", 20, 50)
     assert inside.separated_at_t1 is True and inside.separated_in_window == 1.0
     # a window in which the state flickers: log 2 separates at two of its three records
-    flicker = stopping_vs_window(_history([unfit, ok, clean_only, ok, noisy_fit]), four, torch.zeros(5))
+    flicker = stopping_vs_window(hand_history([unfit, ok, clean_only, ok, noisy_fit]), four, torch.zeros(5))
     assert flicker.window == (1, 3) and flicker.separated_in_window == pytest.approx(2 / 3)
     assert flicker.t_es == 0 and flicker.position == "before"
-    none = stopping_vs_window(_history([unfit, clean_only, noisy_fit]), four, torch.zeros(3))
+    none = stopping_vs_window(hand_history([unfit, clean_only, noisy_fit]), four, torch.zeros(3))
     assert none.position == "no window" and none.steps_outside is None and none.separated_at_t1 is None
     with pytest.raises(ValueError, match="one accuracy per recorded step"):
         stopping_vs_window(h, four, torch.zeros(5))

@@ -74,56 +74,33 @@ def test_strict_comparison_implies_mean_comparison(small):
     assert torch.equal(memorised(h, small.data), own_memorisation(h, small.data) > true_class_signal(h, small.data))
 
 
-def _history(margin: list[list[float]], t: list[int] | None = None) -> History:
-    """A hand-made History whose only meaningful records are the margins ỹ_i f (T, n) at steps ``t``."""
-    m = torch.tensor(margin, dtype=torch.float64)
-    T, n = m.shape
-    steps = torch.tensor(t if t is not None else list(range(T)))
-    zeros = torch.zeros(T, dtype=torch.float64)
-    return History(
-        t=steps, loss=zeros, gamma=torch.zeros(T, 2, 1), rho=torch.zeros(T, 2, 1, n), margin=m,
-        train_acc=zeros, train_acc_clean=(m[:, :2] > 0).double().mean(dim=1), train_acc_noisy=zeros,
-        noisy_true_acc=zeros, test_acc=zeros, test_acc_noisy_labels=zeros, mean_abs_dloss_clean=zeros,
-        mean_abs_dloss_noisy=zeros, W=torch.zeros(2, 1, 3), W0=torch.zeros(2, 1, 3), eta=0.1,
-    )  # fmt: skip
-
-
-@pytest.fixture
-def four():
-    """Samples 0, 1 clean and 2, 3 noisy: the Stage I state is margins (+, +, −, −)."""
-    from lnfl.data import Dataset
-
-    y, y_obs = torch.tensor([1.0, -1.0, 1.0, -1.0]), torch.tensor([1.0, -1.0, -1.0, 1.0])
-    return Dataset(torch.tensor([1.0, 0, 0]), torch.eye(4, 3), y, y_obs)
-
-
-def test_stage_one_window_on_hand_made_histories(four):
+def test_stage_one_window_on_hand_made_histories(four, hand_history):
     ok, clean_only, noisy_fit, zero = [1, 1, -1, -1], [1, 1, 1, -1], [1, 1, 2, 3], [1, 0, -1, -1]
-    assert stage_one_window(_history([clean_only, noisy_fit, clean_only]), four) is None  # never holds
-    assert stage_one_window(_history([clean_only, ok, noisy_fit]), four) == (1, 1)  # holds once
-    flicker = _history([clean_only, ok, clean_only, ok, noisy_fit, noisy_fit])
+    assert stage_one_window(hand_history([clean_only, noisy_fit, clean_only]), four) is None  # never holds
+    assert stage_one_window(hand_history([clean_only, ok, noisy_fit]), four) == (1, 1)  # holds once
+    flicker = hand_history([clean_only, ok, clean_only, ok, noisy_fit, noisy_fit])
     assert stage_one_window(flicker, four) == (1, 3), "a window spans the steps where the state flickers"
     assert stage_one_state(flicker, four).tolist() == [False, True, False, True, False, False]
-    assert stage_one_window(_history([clean_only, ok, ok]), four) == (1, 2)  # holds to the end of the recording
-    assert stage_one_window(_history([ok, zero, ok], t=[0, 10, 20]), four) == (0, 20), "recorded steps, not indices"
+    assert stage_one_window(hand_history([clean_only, ok, ok]), four) == (1, 2)  # holds to the end of the recording
+    assert stage_one_window(hand_history([ok, zero, ok], t=[0, 10, 20]), four) == (0, 20), "recorded steps, not indices"
     for z in (zero, [1, 1, 0, -1]):
-        assert not bool(stage_one_state(_history([z]), four)[0]), "a zero output is neither fitted nor classified"
+        assert not bool(stage_one_state(hand_history([z]), four)[0]), "a zero output is neither fitted nor classified"
     # the clean-fit time only looks at the clean samples, and comes first
-    h = _history([[-1, 1, 1, 1], clean_only, ok, noisy_fit], t=[0, 5, 10, 15])
+    h = hand_history([[-1, 1, 1, 1], clean_only, ok, noisy_fit], t=[0, 5, 10, 15])
     assert h.t_clean_fit() == 5 and stage_one_window(h, four) == (10, 10)
-    assert _history([[-1, 1, -1, -1], [1, -1, -1, -1]]).t_clean_fit() is None
+    assert hand_history([[-1, 1, -1, -1], [1, -1, -1, -1]]).t_clean_fit() is None
 
 
-def test_stage_one_breakers_on_hand_made_histories(four):
+def test_stage_one_breakers_on_hand_made_histories(four, hand_history):
     """The noisy samples misclassified (y_i f ≤ 0) at the first record after T₁; samples 2 and 3 are noisy."""
     ok, clean_only = [1, 1, -1, -1], [1, 1, 1, -1]
-    assert stage_one_breakers(_history([ok, ok, clean_only]), four).tolist() == [2]
-    assert stage_one_breakers(_history([ok, [1, 1, 1, 0], [1, 1, 1, 1]]), four).tolist() == [2, 3]
-    assert stage_one_breakers(_history([ok, ok, [-1, 1, -1, -1]]), four).tolist() == []  # a clean sample lost
-    assert stage_one_breakers(_history([clean_only, clean_only]), four).tolist() == []  # no window
-    assert stage_one_breakers(_history([clean_only, ok, ok]), four).tolist() == []  # T₁ is the last record
+    assert stage_one_breakers(hand_history([ok, ok, clean_only]), four).tolist() == [2]
+    assert stage_one_breakers(hand_history([ok, [1, 1, 1, 0], [1, 1, 1, 1]]), four).tolist() == [2, 3]
+    assert stage_one_breakers(hand_history([ok, ok, [-1, 1, -1, -1]]), four).tolist() == []  # a clean sample lost
+    assert stage_one_breakers(hand_history([clean_only, clean_only]), four).tolist() == []  # no window
+    assert stage_one_breakers(hand_history([clean_only, ok, ok]), four).tolist() == []  # T₁ is the last record
     # the step after T₁ in the records, not T₁ + 1 in steps, and only the first such record counts
-    h = _history([ok, ok, [1, 1, -1, 1], [1, 1, 1, 1]], t=[0, 10, 20, 30])
+    h = hand_history([ok, ok, [1, 1, -1, 1], [1, 1, 1, 1]], t=[0, 10, 20, 30])
     assert stage_one_breakers(h, four).tolist() == [3]
 
 
@@ -276,7 +253,7 @@ def test_true_margin_is_the_margin_against_the_true_label(small):
         true_margin(h, setup(seed=0, n_test=1, d=60, n=31, m=5).data)
 
 
-def test_signal_pull_is_the_growth_of_the_mean_signal(four):
+def test_signal_pull_is_the_growth_of_the_mean_signal(four, hand_history):
     """Zero margins (every |ℓ'_i| = 1/2): the pull is theory.signal_step at the draw's realised flip fraction.
     On a real run, once each filter sees its own class's signal patches, it is the recorded growth of γ̄."""
     from lnfl.data import Dataset
@@ -286,10 +263,10 @@ def test_signal_pull_is_the_growth_of_the_mean_signal(four):
     one_noisy = Dataset(  # samples 0-2 clean, sample 3 flipped: τ̂ = 1/4
         torch.tensor([2.0, 0, 0]), torch.eye(4, 3), torch.tensor([1.0, -1, 1, -1]), torch.tensor([1.0, -1, 1, 1])
     )
-    h = _history([[0.0, 0.0, 0.0, 0.0]] * 2)  # m = 1, η = 0.1
+    h = hand_history([[0.0, 0.0, 0.0, 0.0]] * 2)  # m = 1, η = 0.1
     assert float(signal_pull(h, one_noisy)[0]) == pytest.approx(signal_step(0.1, 2.0, 1, 0.25), rel=1e-12)
     assert float(signal_pull(h, four)[0]) == pytest.approx(0.0, abs=1e-15), "τ̂ = 1/2: the pulls cancel"
-    uneven = _history([[0.0, 0.0, 0.0, 10.0]])  # the second noisy sample is fitted: its weight ≈ 0
+    uneven = hand_history([[0.0, 0.0, 0.0, 10.0]])  # the second noisy sample is fitted: its weight ≈ 0
     w = 1 / (1 + math.exp(10.0))
     assert float(signal_pull(uneven, four)[0]) == pytest.approx(0.1 * 1.0 / (2 * 4 * 1) * (0.5 + 0.5 - 0.5 - w))
     s = setup(seed=0, n_test=1)  # the reference configuration, seed 0
@@ -302,20 +279,22 @@ def test_signal_pull_is_the_growth_of_the_mean_signal(four):
     assert float(pull[-1]) < 0.1 * float(pull[0]), "by t = 250 the pull has all but cancelled"
 
 
-def _history_with(margin: list[list[float]], gamma: list[list[float]], t: list[int]) -> History:
-    """A hand-made History with margins (T, n) on `four` and γ (T, 2·m) given per filter."""
-    h = _history(margin, t)
+def _history_with(build, margin: list[list[float]], gamma: list[list[float]], t: list[int]) -> History:
+    """A hand-made History (``build``: the ``hand_history`` fixture) with margins (T, n) on `four` and γ (T, 2·m)
+    given per filter."""
+    h = build(margin, t)
     g = torch.tensor(gamma, dtype=torch.float64)
     noisy_fit = (h.margin[:, 2:] > 0).double().mean(dim=1)  # samples 2, 3 of `four` are the noisy ones
     gamma = g.reshape(len(t), 2, -1)
     return replace(h, gamma=gamma, rho=torch.zeros(len(t), 2, g.shape[1] // 2, 4), train_acc_noisy=noisy_fit)
 
 
-def test_stage_two_summary_fields_on_hand_made_histories(four):
+def test_stage_two_summary_fields_on_hand_made_histories(four, hand_history):
     ok, noisy_fit, one_noisy = [1, 1, -1, -1], [1, 1, 2, 3], [1, 1, 2, -1]
     t = [0, 10, 20, 30, 40]
     # the window is [10, 10]; the clean samples stay fitted; the noisy ones are fitted from t = 30 on for good
     h = _history_with(
+        hand_history,
         [[1, -1, -1, -1], ok, one_noisy, noisy_fit, noisy_fit],
         [[0, 0], [1.0, 2.0], [2.0, 1.5], [1.8, 3.0], [2.5, 3.2]],  # filter 1 dips to 1.5 (25%), filter 0 to 1.8
         t,
@@ -324,23 +303,27 @@ def test_stage_two_summary_fields_on_hand_made_histories(four):
     assert s2.t1 == 10 and s2.clean_fitted_after_t1 == 1.0 and s2.t_noisy_fitted_to_end == 30
     assert s2.gamma_dip == pytest.approx(0.25), "1 − 1.5/2.0 for filter 1 at t = 20"
     # a noisy sample that is fitted, lost again and refitted is fitted for good only from its last refit
-    flick = _history_with([ok, noisy_fit, one_noisy, noisy_fit, noisy_fit], [[0, 0]] + [[1, 1]] * 4, t)
+    flick = _history_with(hand_history, [ok, noisy_fit, one_noisy, noisy_fit, noisy_fit], [[0, 0]] + [[1, 1]] * 4, t)
     s2 = stage_two_summary(flick, four, 0.2, 0.2)
     assert s2.t1 == 0 and s2.t_noisy_fitted_to_end == 30 and s2.t_all_noisy_fitted == 10 and s2.gamma_dip == 0.0
     # a clean sample lost after T₁ shows in clean_fitted_after_t1; the dip counts only from T₁ on
     lost = _history_with(
-        [ok, [1, -1, 2, 3], noisy_fit, noisy_fit, noisy_fit], [[0, 0], [3, 3], [1, 3], [1, 3], [1, 3]], t
+        hand_history, [ok, [1, -1, 2, 3], noisy_fit, noisy_fit, noisy_fit], [[0, 0], [3, 3], [1, 3], [1, 3], [1, 3]], t
     )
     s2 = stage_two_summary(lost, four, 0.2, 0.2)
     assert s2.t1 == 0 and s2.clean_fitted_after_t1 == 0.5 and s2.gamma_dip == pytest.approx(2 / 3)
-    late = _history_with([[1, -1, -1, -1], ok, ok, ok, [1, 1, 2, -1]], [[0, 0], [3, 3], [1, 3], [1, 3], [1, 3]], t)
+    late = _history_with(
+        hand_history, [[1, -1, -1, -1], ok, ok, ok, [1, 1, 2, -1]], [[0, 0], [3, 3], [1, 3], [1, 3], [1, 3]], t
+    )
     s2 = stage_two_summary(late, four, 0.2, 0.2)
     assert s2.t1 == 30 and s2.gamma_dip == pytest.approx(2 / 3) and s2.t_noisy_fitted_to_end is None
     # a dip before T₁ that recovers by T₁ does not count: the reading is about Stage II
-    early_dip = _history_with([[1, -1, -1, -1], ok, ok, ok, noisy_fit], [[0, 0], [3, 3], [1, 3], [3.5, 3], [4, 3]], t)
+    early_dip = _history_with(
+        hand_history, [[1, -1, -1, -1], ok, ok, ok, noisy_fit], [[0, 0], [3, 3], [1, 3], [3.5, 3], [4, 3]], t
+    )
     s2 = stage_two_summary(early_dip, four, 0.2, 0.2)
     assert s2.t1 == 30 and s2.gamma_dip == 0.0
-    never = _history_with([[1, -1, 1, 1]] * 5, [[0, 0], [3, 3], [1, 3], [1, 3], [1, 3]], t)
+    never = _history_with(hand_history, [[1, -1, 1, 1]] * 5, [[0, 0], [3, 3], [1, 3], [1, 3], [1, 3]], t)
     s2 = stage_two_summary(never, four, 0.2, 0.2)
     assert s2.t1 is None and math.isnan(s2.clean_fitted_after_t1) and s2.gamma_dip == pytest.approx(2 / 3)
 
