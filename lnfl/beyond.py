@@ -46,7 +46,17 @@ from ._validate import (
 )
 from .data import Dataset, LabelNoise
 from .decomposition import _basis, decompose
-from .engine import CoefSpace, _check_configs, _inputs, _outputs, _record_bytes, _scale_cause, _signal_row, _signs
+from .engine import (
+    CoefSpace,
+    _check_configs,
+    _inputs,
+    _outputs,
+    _record_bytes,
+    _Records,
+    _scale_cause,
+    _signal_row,
+    _signs,
+)
 from .model import _check_pair, _dloss, _gd_coefficients, _logistic_loss, _output, _projections, network_output
 from .stages import stage_one_window
 from .training import History, Setup, TrainingDivergedError
@@ -268,12 +278,7 @@ def train_sgd_batch(
     xi_sq = torch.stack([(x.xi * x.xi).sum(1) for x in datas])
     gens = [torch.Generator().manual_seed(s) for s in seeds]
     A = torch.zeros(K, 2 * m, n + 2, dtype=dt, device=dev)
-    ts = [*range(0, epochs + 1, record_every)] + ([epochs] if epochs % record_every else [])
-    T = len(ts)
-    M = torch.empty(K, T, n, dtype=dt, device=dev)  # margins ỹ_i f
-    A_mu = torch.empty(K, T, 2 * m, dtype=dt, device=dev)
-    rho = torch.empty(K, T, 2 * m, n, dtype=rho_dtype or dt, device=dev)
-    tst = torch.full((K, T, 2), float("nan"), dtype=dt, device=dev)
+    rec = _Records(K, n, m, epochs, record_every, dt, dev, rho_dtype)
     sig_rows = torch.tensor([0, 1], device=dev).expand(K, 2)
 
     def diverged(update: int, where: str, k: int) -> TrainingDivergedError:
@@ -284,19 +289,17 @@ def train_sgd_batch(
             cause = step_size_cause(name(k, "eta"), float(etas[k]), dt, *scale)
         return TrainingDivergedError(f"training diverged at update {update} ({where}, configuration {k}): {cause}")
 
-    rec, update = 0, 0
+    update = 0
     for epoch in range(epochs + 1):
-        if epoch % record_every == 0 or epoch == epochs:
+        if rec.due(epoch):
             margin = y_obs * _outputs(torch.relu(space.P), c, j)
             if not bool(torch.isfinite(margin).all()):
                 raise diverged(update, f"epoch {epoch}", int((~torch.isfinite(margin)).any(1).nonzero()[0, 0]))
-            M[:, rec] = margin
-            A_mu[:, rec] = A[:, :, 0] - A[:, :, 1]
-            rho[:, rec] = A[:, :, 2:]
+            test_acc = None
             if X is not None:
                 ft = _outputs(torch.relu(space.test_projections(A)), ct, j)
-                tst[:, rec] = torch.stack([(ft * yt > 0).to(dt).mean(1), (ft * yt_obs > 0).to(dt).mean(1)], 1)
-            rec += 1
+                test_acc = torch.stack([(ft * yt > 0).to(dt).mean(1), (ft * yt_obs > 0).to(dt).mean(1)], 1)
+            rec.write(margin, A, test_acc)
         if epoch == epochs:
             break
         perms = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(dev)  # (K, n), as train_sgd
@@ -320,39 +323,12 @@ def train_sgd_batch(
             space.P.baddbmm_(eta_C, space.G.gather(1, rows[:, :, None].expand(K, b + 2, n + 2)), alpha=-1.0)
             update += 1
 
+    def overflow(k: int, what: str, dtype: torch.dtype) -> TrainingDivergedError:
+        cause = input_scale_cause(f"{what} of {name(k, 'data')}", dtype)
+        return TrainingDivergedError(f"training diverged at update {update} (configuration {k}): {cause}")
+
     W = space.weights(A).reshape(K, 2, m, d)
-    gamma = j * A_mu * mu_sq[:, None, None]
-    rho.mul_(xi_sq[:, None, None, :].to(rho.dtype))
-    clean = (y_obs == y).to(dt)[:, None, :]
-    noisy = 1 - clean
-
-    def over(v: torch.Tensor, S: torch.Tensor) -> torch.Tensor:  # mean over the set S (NaN when S is empty)
-        return (v * S).sum(-1) / S.sum(-1)
-
-    fitted = (M > 0).to(dt)
-    true_ok = (y[:, None, :] * y_obs[:, None, :] * M > 0).to(dt)
-    abs_dl = -_dloss(M)
-    return [
-        History(
-            t=torch.tensor(ts),
-            loss=_logistic_loss(M[k]).mean(-1),
-            gamma=gamma[k].reshape(T, 2, m),
-            rho=rho[k].reshape(T, 2, m, n),
-            margin=M[k],
-            train_acc=fitted[k].mean(-1),
-            train_acc_clean=over(fitted[k], clean[k]),
-            train_acc_noisy=over(fitted[k], noisy[k]),
-            noisy_true_acc=over(true_ok[k], noisy[k]),
-            test_acc=tst[k, :, 0].to(torch.float64),
-            test_acc_noisy_labels=tst[k, :, 1].to(torch.float64),
-            mean_abs_dloss_clean=over(abs_dl[k], clean[k]),
-            mean_abs_dloss_noisy=over(abs_dl[k], noisy[k]),
-            W=W[k],
-            W0=W0s[k],
-            eta=float(etas[k]),
-        )
-        for k in range(K)
-    ]
+    return [History(**f) for f in rec.fields(W, y, y_obs, mu_sq, xi_sq, j, W0s, etas, overflow)]
 
 
 def memorisation_time(hist: History | MultiClassHistory, after: int, level: float = 0.5) -> int | None:

@@ -307,6 +307,80 @@ def _record_bytes(K: int, n: int, m: int, dtype: torch.dtype, rho_dtype: torch.d
     return K * (8 * n * isz + 8 * m * isz + 2 * m * n * rsz)
 
 
+class _Records:
+    """The records of K runs (step 0, every ``record_every`` steps and the last one), written in place into
+    buffers sized once, so a long history never exists twice in memory; :meth:`fields` turns them into the
+    fields of one :class:`lnfl.training.History` per run.  Shared by :func:`run_gd` and
+    :func:`lnfl.beyond.train_sgd_batch`."""
+
+    def __init__(self, K: int, n: int, m: int, steps: int, record_every: int, dt: torch.dtype, dev, rho_dtype) -> None:
+        self.steps, self.every = steps, record_every
+        self.ts = [*range(0, steps + 1, record_every)] + ([steps] if steps % record_every else [])
+        T = len(self.ts)
+        self.M = torch.empty(K, T, n, dtype=dt, device=dev)  # margins ỹ_i f
+        self.A_mu = torch.empty(K, T, 2 * m, dtype=dt, device=dev)  # the coefficient of μ (rows μ and −μ of Z)
+        self.rho = torch.empty(K, T, 2 * m, n, dtype=rho_dtype or dt, device=dev)
+        self.tst = torch.full((K, T, 2), float("nan"), dtype=dt, device=dev)  # test accuracy: y and ỹ
+        self.rec = 0
+
+    def due(self, t: int) -> bool:
+        """Whether step ``t`` is recorded."""
+        return t % self.every == 0 or t == self.steps
+
+    def write(self, margin: torch.Tensor, A: torch.Tensor, test_acc: torch.Tensor | None = None) -> None:
+        """Record the margins, the coefficients A and (K, 2) test accuracies of the current step."""
+        self.M[:, self.rec] = margin
+        self.A_mu[:, self.rec] = A[:, :, 0] - A[:, :, 1]
+        self.rho[:, self.rec] = A[:, :, 2:]
+        if test_acc is not None:
+            self.tst[:, self.rec] = test_acc
+        self.rec += 1
+
+    def fields(self, W, y, y_obs, mu_sq, xi_sq, j, W0s, etas, overflow) -> list[dict[str, object]]:
+        """γ = j A_μ‖μ‖², ρ_i = A_i‖ξ_i‖² (in place) and everything computed once from the margins: loss,
+        accuracies, mean |ℓ'|.  ``overflow(k, what, dtype)`` is raised (it returns the exception) when γ, ρ or
+        the final W of run k does not fit its dtype."""
+        K, T, n = self.M.shape
+        m = W.shape[2]
+        gamma = j * self.A_mu * mu_sq[:, None, None]  # (K, T, 2m)
+        rho = self.rho.mul_(xi_sq[:, None, None, :].to(self.rho.dtype))
+        for k in range(K):  # once, at the end: the bookkeeping itself must fit its dtype
+            for what, v in (("γ = A_μ‖μ‖²", gamma[k]), ("ρ = A_i‖ξ_i‖²", rho[k]), ("the final W", W[k])):
+                if not bool(torch.isfinite(v).all()):
+                    raise overflow(k, what, v.dtype)
+        M, dt = self.M, self.M.dtype
+        clean = (y_obs == y).to(dt)[:, None, :]
+        noisy = 1 - clean
+
+        def over(v: torch.Tensor, S: torch.Tensor) -> torch.Tensor:  # mean over the set S (NaN when S is empty)
+            return (v * S).sum(-1) / S.sum(-1)
+
+        fitted = (M > 0).to(dt)
+        true_ok = (y[:, None, :] * y_obs[:, None, :] * M > 0).to(dt)  # y_i f > 0
+        abs_dl = -_dloss(M)
+        return [
+            {
+                "t": torch.tensor(self.ts),
+                "loss": _logistic_loss(M[k]).mean(-1),
+                "gamma": gamma[k].reshape(T, 2, m),
+                "rho": rho[k].reshape(T, 2, m, n),
+                "margin": M[k],
+                "train_acc": fitted[k].mean(-1),
+                "train_acc_clean": over(fitted[k], clean[k]),
+                "train_acc_noisy": over(fitted[k], noisy[k]),
+                "noisy_true_acc": over(true_ok[k], noisy[k]),
+                "test_acc": self.tst[k, :, 0].to(torch.float64),
+                "test_acc_noisy_labels": self.tst[k, :, 1].to(torch.float64),
+                "mean_abs_dloss_clean": over(abs_dl[k], clean[k]),
+                "mean_abs_dloss_noisy": over(abs_dl[k], noisy[k]),
+                "W": W[k],
+                "W0": W0s[k],
+                "eta": float(etas[k]),
+            }
+            for k in range(K)
+        ]
+
+
 def run_gd(
     space_type: Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], WeightSpace | CoefSpace],
     W0s: Sequence[torch.Tensor],
@@ -381,69 +455,28 @@ def _run_gd(
         return Diverged(t, k, float(etas[k]), step_size_cause(name(k, "eta"), float(etas[k]), dt, *scale))
 
     A = torch.zeros(K, 2 * m, n + 2, dtype=dt, device=dev)
-    ts = [*range(0, steps + 1, record_every)] + ([steps] if steps % record_every else [])
-    T = len(ts)
-    # the records are written in place into buffers sized once, so a long history never exists twice in memory
-    M = torch.empty(K, T, n, dtype=dt, device=dev)  # margins ỹ_i f
-    A_mu = torch.empty(K, T, 2 * m, dtype=dt, device=dev)
-    rho = torch.empty(K, T, 2 * m, n, dtype=rho_dtype or dt, device=dev)
-    tst = torch.full((K, T, 2), float("nan"), dtype=dt, device=dev)  # test accuracy: true and observed labels
-    rec = 0
+    rec = _Records(K, n, m, steps, record_every, dt, dev, rho_dtype)
     for t in range(steps + 1):
         S = torch.relu(space.P)  # σ(⟨w_{j,r}, z⟩) for every patch z
         margin = y_obs * _outputs(S, c, j)
         if not bool(torch.isfinite(margin).all()):
             raise diverged(t, int((~torch.isfinite(margin)).any(1).nonzero()[0, 0]))
-        if t % record_every == 0 or t == steps:
-            M[:, rec] = margin
-            A_mu[:, rec] = A[:, :, 0] - A[:, :, 1]  # the coefficient of μ (rows μ and −μ of Z)
-            rho[:, rec] = A[:, :, 2:]
+        if rec.due(t):
+            test_acc = None
             if X is not None:
                 ft = _outputs(torch.relu(space.test_projections(A)), ct, j)
-                tst[:, rec] = torch.stack([(ft * yt > 0).to(dt).mean(1), (ft * yt_obs > 0).to(dt).mean(1)], 1)
+                test_acc = torch.stack([(ft * yt > 0).to(dt).mean(1), (ft * yt_obs > 0).to(dt).mean(1)], 1)
             elif tests[0] is not None:
-                tst[:, rec] = _gaussian_test(space, A, space.P[:, :, 0], tests, j, u)
-            rec += 1
+                test_acc = _gaussian_test(space, A, space.P[:, :, 0], tests, j, u)
+            rec.write(margin, A, test_acc)
         if t == steps:
             break
         eta_C = _coefficients(S, _dloss(margin) * eta_q, E_T, j)
         A.sub_(eta_C)
         space.step(eta_C)
 
+    def overflow(k: int, what: str, dtype: torch.dtype) -> Diverged:
+        return Diverged(steps, k, float(etas[k]), input_scale_cause(f"{what} of {name(k, 'data')}", dtype))
+
     W = space.weights(A).reshape(K, 2, m, d)
-    gamma = j * A_mu * mu_sq[:, None, None]  # γ = j A_μ ‖μ‖², (K, T, 2m)
-    rho.mul_(xi_sq[:, None, None, :].to(rho.dtype))  # ρ_i = A_i ‖ξ_i‖², in place
-    for k in range(K):  # once, at the end: the bookkeeping itself must fit its dtype
-        for what, v in (("γ = A_μ‖μ‖²", gamma[k]), ("ρ = A_i‖ξ_i‖²", rho[k]), ("the final W", W[k])):
-            if not bool(torch.isfinite(v).all()):
-                raise Diverged(steps, k, float(etas[k]), input_scale_cause(f"{what} of {name(k, 'data')}", v.dtype))
-    clean = (y_obs == y).to(dt)[:, None, :]
-    noisy = 1 - clean
-
-    def over(v: torch.Tensor, S: torch.Tensor) -> torch.Tensor:  # mean over the set S (NaN when S is empty)
-        return (v * S).sum(-1) / S.sum(-1)
-
-    fitted = (M > 0).to(dt)
-    true_ok = (y[:, None, :] * y_obs[:, None, :] * M > 0).to(dt)  # y_i f > 0
-    abs_dl = -_dloss(M)
-    return [
-        {
-            "t": torch.tensor(ts),
-            "loss": _logistic_loss(M[k]).mean(-1),
-            "gamma": gamma[k].reshape(T, 2, m),
-            "rho": rho[k].reshape(T, 2, m, n),
-            "margin": M[k],
-            "train_acc": fitted[k].mean(-1),
-            "train_acc_clean": over(fitted[k], clean[k]),
-            "train_acc_noisy": over(fitted[k], noisy[k]),
-            "noisy_true_acc": over(true_ok[k], noisy[k]),
-            "test_acc": tst[k, :, 0].to(torch.float64),
-            "test_acc_noisy_labels": tst[k, :, 1].to(torch.float64),
-            "mean_abs_dloss_clean": over(abs_dl[k], clean[k]),
-            "mean_abs_dloss_noisy": over(abs_dl[k], noisy[k]),
-            "W": W[k],
-            "W0": W0s[k],
-            "eta": float(etas[k]),
-        }
-        for k in range(K)
-    ]
+    return rec.fields(W, y, y_obs, mu_sq, xi_sq, j, W0s, etas, overflow)
