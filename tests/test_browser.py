@@ -15,7 +15,8 @@ Runs on the BUILT book (``book_build`` fixture in conftest.py), in Debian's chro
 through Debian's chromedriver (tools/chromium_cdp.py), and only where both exist: elsewhere every test
 here is skipped with a message that says so.  Two static checks need no browser and always run: no page
 references a remote script or stylesheet, and every figure image is opaque (readable in dark mode) and at
-least 500 px wide.
+least 500 px wide.  One more check opens a chapter in this environment's JupyterLab (the README's way to run
+the chapters) and asserts that jupyterlab-myst renders its theorem box instead of raw MyST.
 """
 
 from __future__ import annotations
@@ -324,3 +325,64 @@ def test_figures_are_opaque_and_legible(book_build):
         if img.shape[1] < 500:
             problems.append(f"{path.name}: only {img.shape[1]} px wide")
     assert not problems, problems[:10]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(MISSING is not None, reason=SKIP_REASON)
+def test_jupyterlab_renders_the_myst_of_a_chapter(tmp_path):
+    """The README's `jupyter lab chapters/`: a chapter opened in this environment's JupyterLab shows its theorem
+    box and exercises rendered by jupyterlab-myst, not raw ```{prf:theorem} fences (an extension JupyterLab
+    cannot load is skipped silently, and the page then shows the raw MyST)."""
+    import os
+    import shutil
+    import subprocess
+    import time
+    import urllib.request
+
+    work = tmp_path / "lab"
+    work.mkdir()
+    shutil.copy(ROOT / "chapters" / "05_stage_one.ipynb", work)  # JupyterLab never writes next to the sources
+    port = _free_port()
+    env = os.environ | {"JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt")}
+    env |= {"JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "ws")}
+    jupyter = pathlib.Path(sys.executable).parent / "jupyter"
+    server = subprocess.Popen(
+        [str(jupyter), "lab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
+         "--IdentityProvider.token=", "--ServerApp.password=", "--allow-root", f"--ServerApp.root_dir={work}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{base}/api/status", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        with Chromium() as browser:
+            page = browser.new_page(1400, 1200)
+            page.goto(f"{base}/lab/tree/05_stage_one.ipynb", timeout=120)
+            rendered = ""
+            for _ in range(120):  # JupyterLab loads its extensions and renders the cells after the load event
+                rendered = page.evaluate(
+                    "Array.from(document.querySelectorAll('.jp-MarkdownCell'))"  # the editor is hidden: innerText
+                    ".map(e => e.innerText).join('\\n')"  # is what the reader sees
+                )
+                if "5.1 The theorem" in rendered and "Theorem (4.1" in rendered:
+                    break
+                time.sleep(0.5)
+            page.screenshot(ROOT / "_build" / "screenshots" / "jupyterlab_05_stage_one.png", full_page=False)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert "5.1 The theorem" in rendered, f"JupyterLab showed no rendered Markdown of the chapter: {rendered[:300]!r}"
+    raw = [s for s in ("```{", "{prf:", "{exercise", "{numref", ":label:") if s in rendered]
+    assert not raw, f"JupyterLab shows raw MyST ({raw}): is jupyterlab-myst loaded? (jupyter labextension list)"
+    assert re.search(r"Theorem \(4\.1", rendered), f"no rendered Theorem 4.1 box: {rendered[:500]!r}"

@@ -971,6 +971,14 @@ def test_jupyterlab_myst_and_otter_are_installed():
     import importlib.util
 
     assert importlib.util.find_spec("jupyterlab_myst") is not None, "jupyterlab-myst renders MyST in JupyterLab"
+    # and declared compatible by JupyterLab itself: jupyterlab-myst 2.7.0 was built against @jupyter/ydoc 3, and
+    # JupyterLab 4.6 (ydoc 4) lists it with a red X as "not compatible" (test_browser.py checks it renders)
+    listing = subprocess.run(
+        [str(bindir / "jupyter"), "labextension", "list"], capture_output=True, text=True, check=False
+    )
+    text = re.sub(r"\x1b\[[0-9;]*m", "", listing.stdout + listing.stderr)
+    assert re.search(r"jupyterlab-myst v[\d.]+ enabled OK", text), text
+    assert "not compatible" not in text, text
 
 
 @pytest.mark.build
