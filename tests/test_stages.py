@@ -114,6 +114,37 @@ def test_stage_one_window_equals_a_loop_over_the_records(reference_runs):
     assert stage_one_state(h, data)[::7].tolist() == holds
 
 
+def test_stage_one_summary_reads_each_field_at_t1(four):
+    """Every field of the summary on a hand-made run whose window is steps 1-2 (T₁ = 2), with values chosen so
+    that reading a field at the window's start, at the last step, over the wrong range of steps, or with the
+    mean where the max is meant gives another number.  Samples 2, 3 are noisy: 2 has y = +1, ỹ = −1 (signal
+    γ_{+1,r}, memorisation ρ_{−1,r,2}), 3 has y = −1, ỹ = +1 (γ_{−1,r}, ρ_{+1,r,3}); m = 2 filters per class."""
+    margin = torch.tensor([[1.0, 1, 1, 1], [1, 1, -1, -1], [2, 2, -1, -1], [3, 3, 1, -1]])
+    gamma = torch.tensor([0.0, 1.0, 1.0, 5.0])[:, None, None].expand(4, 2, 2).clone()
+    rho = torch.zeros(4, 2, 2, 4)
+    rho[1, 1, :, 2], rho[1, 0, :, 3] = torch.tensor([0.2, 0.4]), torch.tensor([0.1, 0.1])  # both noisy: γ wins
+    rho[2, 1, :, 2], rho[2, 0, :, 3] = torch.tensor([0.5, 2.5]), torch.tensor([0.8, -0.6])  # sample 2: ρ̄ wins
+    rho[2, 0, :, 2] = -3.0  # the other class's filters: not sample 2's memorisation
+    rho[3] = 9.0
+    zeros = torch.zeros(4, dtype=torch.float64)
+    h = History(
+        t=torch.arange(4), loss=zeros, gamma=gamma, rho=rho, margin=margin, train_acc=zeros,
+        train_acc_clean=(margin[:, :2] > 0).double().mean(dim=1), train_acc_noisy=zeros, noisy_true_acc=zeros,
+        test_acc=zeros, test_acc_noisy_labels=zeros, mean_abs_dloss_clean=zeros, mean_abs_dloss_noisy=zeros,
+        W=torch.zeros(2, 2, 3), W0=torch.zeros(2, 2, 3), eta=0.1,
+    )  # fmt: skip
+    s1 = stage_one_summary(h, four, sigma_xi=2.0)
+    assert s1.window == (1, 2) and s1.t1 == 2 and s1.t_clean_fit == 0
+    assert s1.t1_order == pytest.approx(4 * 2 / (0.1 * 2.0**2 * 3)) and s1.t1_ratio == pytest.approx(2 / s1.t1_order)
+    assert s1.signal_wins == 0.5, "at T₁ sample 2's mean ρ̄ (1.5) exceeds γ (1.0); at the window's start it did not"
+    assert s1.signal_wins_window == 0.5, "the smallest over the window's steps 1, 2"
+    assert s1.signal_wins_strict == 0.5, "min γ = 1 beats sample 3's max ρ̄ (0.8), not sample 2's (2.5)"
+    assert s1.gamma_mean == 1.0, "γ at T₁, not at the last step (5.0)"
+    assert s1.rho_bar_noisy_mean == pytest.approx((1.5 + 0.4) / 2), "ρ̄ = max(ρ, 0) of the observed class's filters"
+    assert s1.rho_bar_noisy_max == 2.5, "the largest single ρ̄, not the largest mean over r (1.5)"
+    assert s1.min_abs_dloss == pytest.approx(1 / (1 + math.exp(2.0))), "min |ℓ'| over steps 0..T₁: margin 2 at T₁"
+
+
 def test_stage_one_on_reference_runs(reference_runs):
     """Theorem 4.1 at T₁, the end of the Stage I window, on seeds 0-2 of the reference configuration."""
     order = t1_order(200, 20, 0.1, 1.0, 400)
