@@ -16,6 +16,24 @@ def test_reference_numbers():
     assert ratio == pytest.approx(theory.growth_ratio(16.0, 0.2))
 
 
+def test_formulas_whose_intermediate_powers_overflow():
+    """Where the formula as written overflows on the way (σ_ξ² at σ_ξ = 1e200, η·σ_ξ at 1e-400) but the result is a
+    float, each function returns exp(log value): its log formula is pinned here against the same quantity
+    written as a sum of logarithms, so a wrong power in the log path cannot hide behind the direct path."""
+    from lnfl.regimes import clean_fit_order
+
+    def close(value, log_expected):
+        return value == pytest.approx(math.exp(log_expected), rel=1e-9)
+
+    L = math.log
+    assert close(theory.snr(1e300, 1e308, 100), L(1e300) - L(1e308) - 0.5 * L(100))
+    assert close(theory.t1_order(100, 10, 1e-300, 1e200, 10), L(1000) - L(1e-300) - 2 * L(1e200) - L(10))
+    assert close(theory.memorisation_step(1e-300, 1e200, 50, 10, 4), L(1e-300) + 2 * L(1e200) + L(50) - L(80))
+    assert close(theory.signal_step(1e-300, 1e200, 4, 0.25), L(1e-300) + 2 * L(1e200) + L(0.5) - L(16))
+    order = clean_fit_order(10, 4, 1e-200, 1e-200, 100, 1e-200)
+    assert close(order, L(1e-200) + L(10) + 0.5 * L(4) - L(1e-200) - L(1e-200) - 0.5 * L(100))
+
+
 def test_bounds():
     assert theory.early_stopping_error_bound(400, 200) == pytest.approx(math.exp(-2))
     assert theory.noiseless_error_bound(200, math.sqrt(32), 1.0, 400, C=2.0) == pytest.approx(
