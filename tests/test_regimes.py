@@ -44,6 +44,17 @@ def test_t_gamma_is_first_recorded_step_reaching_level(small):
         t_gamma(h, 0.0)
 
 
+def test_t_gamma_by_hand_is_the_mean_over_filters(hand_history):
+    """T_γ on a hand-made run: at step 10 one filter's γ is above the level but the mean over (j, r) is not."""
+    from dataclasses import replace
+
+    h = hand_history([[1, 1, -1, -1]] * 3, t=[0, 10, 20])
+    gamma = torch.tensor([[[0.0, 0.0], [0.0, 0.0]], [[0.9, 0.1], [0.1, 0.1]], [[0.6, 0.5], [0.5, 0.6]]])
+    h = replace(h, gamma=gamma)
+    assert t_gamma(h, 0.5) == 20, "the mean of γ_{j,r} reaches 0.5 at step 20 (0.3 at step 10)"
+    assert t_gamma(h, 0.25) == 10 and t_gamma(h, 0.56) is None
+
+
 def test_clean_fit_order_by_hand_at_non_unit_scales():
     # σ₀ n √m/(η σ_ξ √d): σ_ξ enters to the first power (σ_ξ² would give 0.75 here), d under a square root
     assert clean_fit_order(n=50, m=16, eta=0.2, sigma_xi=2.0, d=100, sigma0=0.03) == pytest.approx(
