@@ -34,6 +34,7 @@ def test_small_loss_selection_keeps_the_smallest_fraction():
     keep = small_loss_selection(losses, 0.6)  # 3 of 5 per row
     assert keep.tolist() == [[True, True, False, True, False], [False, False, True, True, True]]
     assert small_loss_selection(losses[0], 0.01).sum() == 1  # at least one sample is kept
+    assert small_loss_selection(losses[0], 0.5).tolist() == [True, True, False, True, False], "⌊2.5 + ½⌋ = 3 kept"
     assert small_loss_selection(losses[0], 1.0).all()
     ties = small_loss_selection(torch.ones(4), 0.5)
     assert ties.tolist() == [True, True, False, False]  # ties broken by index
