@@ -39,6 +39,10 @@ def test_bounds():
     assert theory.noiseless_error_bound(200, math.sqrt(32), 1.0, 400, C=2.0) == pytest.approx(
         math.exp(-200 * 32**2 / 800)
     )
+    # ‖μ‖ < 1: exp(−100) is a float, and the shortcut to 0.0 for exponents beyond 800 must not be taken
+    expected = math.exp(-10 * 0.1**4 / (0.01**4 * 1000))
+    assert theory.noiseless_error_bound(10, 0.1, 0.01, 1000) == pytest.approx(expected, rel=1e-9, abs=0)
+    assert theory.noiseless_error_bound(10, 1.0, 0.01, 1000) == 0.0, "exp(−10⁶) underflows to 0.0"
     assert theory.stage2_error_lower_bound(0.2, 0.1) == pytest.approx(0.05)
     assert theory.early_stopping_error_bound(4000, 200) < theory.early_stopping_error_bound(400, 200)
 
