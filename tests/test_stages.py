@@ -333,6 +333,8 @@ def test_stage_two_summary_fields_on_hand_made_histories(four, hand_history):
     s2 = stage_two_summary(h, four, 0.2, 0.2)
     assert s2.t1 == 10 and s2.clean_fitted_after_t1 == 1.0 and s2.t_noisy_fitted_to_end == 30
     assert s2.gamma_dip == pytest.approx(0.25), "1 − 1.5/2.0 for filter 1 at t = 20"
+    assert s2.gamma_min == 1.0, "min over recorded t > 0 (γ⁽⁰⁾ = 0 by definition) and every filter"
+    assert s2.gamma_peak == pytest.approx(2.85) and s2.gamma_end == pytest.approx(2.85), "the mean over filters"
     # a noisy sample that is fitted, lost again and refitted is fitted for good only from its last refit
     flick = _history_with(hand_history, [ok, noisy_fit, one_noisy, noisy_fit, noisy_fit], [[0, 0]] + [[1, 1]] * 4, t)
     s2 = stage_two_summary(flick, four, 0.2, 0.2)

@@ -53,6 +53,12 @@ def test_check_conditions_reference_and_violations():
     bad = {c.name: c for c in theory.check_conditions(200, 150, 20, 0.1, 1.0, 0.5, 50.0, 0.2, 0.2)}
     assert not bad["n·SNR²"].satisfied and not bad["d/(n+1)"].satisfied
     assert not bad["σ₀σ_ξ√d"].satisfied and not bad["η σ_ξ² d/(nm)"].satisfied
+    # unique γ, ρ need n + 1 independent patches in d dimensions: d = n fails, d = n + 1 passes
+    edge = [
+        {c.name: c.satisfied for c in theory.check_conditions(200, d, 20, 4.0, 1.0, 0.01, 0.1, 0.2, 0.2)}
+        for d in (200, 201)
+    ]
+    assert not edge[0]["d/(n+1)"] and edge[1]["d/(n+1)"]
 
 
 def test_theory_argument_errors():
