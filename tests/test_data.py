@@ -40,6 +40,16 @@ def test_flip_rates_are_class_conditional():
     assert abs(rate_plus - 0.3) < 5 * math.sqrt(0.3 * 0.7 / int(pos.sum()))
     assert abs(rate_minus - 0.05) < 5 * math.sqrt(0.05 * 0.95 / int(neg.sum()))
     assert abs(float(pos.double().mean()) - 0.5) < 0.02
+    assert data.tau_hat == pytest.approx((rate_plus, rate_minus), abs=0, rel=1e-15), "(τ̂₊, τ̂₋) in that order"
+
+
+def test_tau_hat_by_hand():
+    """τ̂₊ = flipped among y = +1, τ̂₋ = flipped among y = −1; 0.0 for a class without samples."""
+    y = torch.tensor([1.0, 1.0, 1.0, 1.0, -1.0, -1.0])
+    y_obs = torch.tensor([-1.0, 1.0, 1.0, 1.0, -1.0, 1.0])  # one of four positives, one of two negatives flipped
+    assert Dataset(torch.ones(3), torch.eye(6, 3), y, y_obs).tau_hat == (0.25, 0.5)
+    only_pos = Dataset(torch.ones(3), torch.eye(2, 3), torch.ones(2), torch.tensor([1.0, -1.0]))
+    assert only_pos.tau_hat == (0.5, 0.0)
 
 
 def test_noise_norm_concentrates():
