@@ -338,8 +338,8 @@ def _free_port() -> int:
 @pytest.mark.skipif(MISSING is not None, reason=SKIP_REASON)
 def test_jupyterlab_renders_the_myst_of_a_chapter(tmp_path):
     """The README's `jupyter lab chapters/`: a chapter opened in this environment's JupyterLab shows its theorem
-    box and exercises rendered by jupyterlab-myst, not raw ```{prf:theorem} fences (an extension JupyterLab
-    cannot load is skipped silently, and the page then shows the raw MyST)."""
+    box and exercises rendered by jupyterlab-myst, not raw ```{prf:theorem} fences (as it does when the extension
+    is missing or disabled: seen failing with it disabled in the page config)."""
     import os
     import shutil
     import subprocess
